@@ -1,0 +1,187 @@
+"""The narrow, batched protocol between a trainer and a layered trainable system.
+
+A system (a digital MLP, a photonic chip, a remote chip behind an instrument
+boundary) exposes only: its layers' parameter vectors (get / set, with their
+domain) and ``query``: feed network inputs, read one layer's *measured* output
+for one or many candidate parameter settings. Every query is counted. All
+arguments and results are plain numpy arrays, so a request is serializable.
+
+Forward-only paradigms (FFzero, BP+DD) use nothing but this protocol. The
+autodiff baselines additionally need :class:`DifferentiableTwin`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+PERIODIC = "periodic"
+REAL = "real"
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What the trainer may know about one layer: sizes, parameter domain, readout kind."""
+
+    n_params: int
+    out_shape: tuple[int, ...]
+    domain: str = REAL  # "real" or "periodic"
+    period: float = 2 * np.pi  # only for periodic parameters
+    readout: str = "activation"  # "activation" (any real vector) or "power" (non-negative)
+    param_names: tuple[str, ...] | None = None
+
+    @property
+    def out_dim(self) -> int:
+        return int(np.prod(self.out_shape))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class QueryCounter:
+    """Cost of talking to the system.
+
+    ``calls`` requests, ``settings`` candidate parameter settings evaluated
+    (a "batch evaluation" each), ``sample_queries`` = samples x settings read
+    out, ``layer_evals`` = sample_queries x layers the signal passed through.
+    """
+
+    calls: int = 0
+    settings: int = 0
+    sample_queries: int = 0
+    layer_evals: int = 0
+
+    def record(self, n_settings: int, n_samples: int, depth: int) -> None:
+        self.calls += 1
+        self.settings += n_settings
+        self.sample_queries += n_settings * n_samples
+        self.layer_evals += n_settings * n_samples * depth
+
+    def snapshot(self) -> dict[str, int]:
+        return asdict(self)
+
+    def load(self, state: Mapping[str, int]) -> None:
+        for k, v in state.items():
+            setattr(self, k, int(v))
+
+
+@runtime_checkable
+class LayeredBlackBox(Protocol):
+    """The protocol every trainable system implements (digital or physical)."""
+
+    counter: QueryCounter
+
+    @property
+    def n_layers(self) -> int: ...
+
+    @property
+    def n_inputs(self) -> int: ...
+
+    def layer_info(self, layer: int) -> LayerInfo: ...
+
+    def get_params(self, layer: int) -> np.ndarray: ...
+
+    def set_params(self, layer: int, params: np.ndarray) -> None: ...
+
+    def query(
+        self, x: np.ndarray, layer: int, settings: Mapping[int, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Measured output of ``layer`` for inputs ``x`` of shape (B, n_inputs).
+
+        ``settings`` maps a layer index (<= ``layer``) to an (M, n_params) array
+        of candidate parameters; layers not named keep their committed
+        parameters. All arrays in ``settings`` share M. Returns (M, B, *out_shape)
+        (M = 1 when ``settings`` is empty). Counts M settings, M*B sample queries.
+        """
+        ...
+
+
+@runtime_checkable
+class DifferentiableTwin(Protocol):
+    """A jax-traceable digital twin of a system, for the autodiff baselines only."""
+
+    def twin_params(self) -> list[Any]:
+        """Committed parameters of every layer as jax arrays."""
+        ...
+
+    def twin_forward(self, params: list[Any], x: Any) -> list[Any]:
+        """Measured outputs of every layer (each (B, *out_shape)) for inputs x."""
+        ...
+
+    def load_twin_params(self, params: list[Any]) -> None: ...
+
+
+def check_settings(
+    infos: list[LayerInfo], layer: int, settings: Mapping[int, np.ndarray] | None
+) -> tuple[dict[int, np.ndarray], int]:
+    """Validate a query's candidate settings; return them as float arrays and their count M."""
+    if not 0 <= layer < len(infos):
+        raise ValueError(f"layer {layer} out of range 0..{len(infos) - 1}")
+    out: dict[int, np.ndarray] = {}
+    m = None
+    for key, value in (settings or {}).items():
+        l = int(key)
+        if not 0 <= l <= layer:
+            raise ValueError(f"settings for layer {l} cannot affect the output of layer {layer}")
+        arr = np.asarray(value, dtype=float)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != infos[l].n_params:
+            raise ValueError(
+                f"settings for layer {l} must have shape (M, {infos[l].n_params}), got {np.shape(value)}"
+            )
+        if m is not None and arr.shape[0] != m:
+            raise ValueError("all candidate settings in one query must share M")
+        m = arr.shape[0]
+        out[l] = arr
+    return out, (m or 1)
+
+
+def check_inputs(x: np.ndarray, n_inputs: int) -> np.ndarray:
+    """Validate a query's input batch (B, n_inputs)."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[1] != n_inputs:
+        raise ValueError(f"inputs must have shape (B, {n_inputs}), got {x.shape}")
+    return x
+
+
+def wrap_params(info: LayerInfo, params: np.ndarray) -> np.ndarray:
+    """Map parameters into their domain (phases wrap into [0, period))."""
+    params = np.asarray(params, dtype=float)
+    if info.domain == PERIODIC:
+        return np.mod(params, info.period)
+    return params
+
+
+@dataclass
+class ParamState:
+    """Committed parameters of all layers; the storage half of a black box."""
+
+    infos: list[LayerInfo]
+    params: list[np.ndarray] = field(default_factory=list)
+
+    def get(self, layer: int) -> np.ndarray:
+        return self.params[layer].copy()
+
+    def set(self, layer: int, params: np.ndarray) -> None:
+        params = np.asarray(params, dtype=float)
+        if params.shape != (self.infos[layer].n_params,):
+            raise ValueError(
+                f"layer {layer} takes {self.infos[layer].n_params} parameters, got shape {params.shape}"
+            )
+        if not np.all(np.isfinite(params)):
+            raise ValueError(f"non-finite parameters for layer {layer}")
+        self.params[layer] = wrap_params(self.infos[layer], params)
+
+
+def candidate_params(
+    committed: list[np.ndarray], settings: Mapping[int, np.ndarray], layer: int, m: int
+) -> list[np.ndarray]:
+    """Per-layer parameter stacks (M_l, P_l) for layers 0..layer; M_l is 1 (committed) or M."""
+    return [settings[l] if l in settings else committed[l][None, :] for l in range(layer + 1)]
+
+
+LossFn = Callable[[np.ndarray], np.ndarray]
