@@ -1,0 +1,182 @@
+"""The ``ffzero`` command: train, evaluate, export layouts. Bad input: one line, non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .trainer import PARADIGMS
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        raise CLIError(message)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ffzero", description="Design and train photonic neural networks without backpropagation.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model and write a run directory")
+    t.add_argument("--model", default="mlp", help="mlp | cnn | photonic (default mlp)")
+    t.add_argument("--paradigm", default="ffzero", help=f"{' | '.join(PARADIGMS)} (default ffzero)")
+    t.add_argument("--dataset", default="digits", help="digits | iris | wine | f1 | f2 | idx:PATH | npz:PATH")
+    t.add_argument("--epochs", type=_positive_int, default=None, help="epochs per layer (local) or in total (global)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default=None, help="run directory (default runs/<model>-<paradigm>-<dataset>-s<seed>)")
+    g = t.add_argument_group("method hyper-parameters (defaults: the tuned recipe, see README)")
+    g.add_argument("--batch-size", type=_positive_int, default=None)
+    g.add_argument("--lr", type=_positive_float, default=None)
+    g.add_argument("--eps", type=_positive_float, default=None)
+    g.add_argument("--dirs", type=_positive_int, default=None, help="K random directions per step")
+    g.add_argument("--scheme", default=None, help="central | forward differences")
+    g.add_argument("--directions", default=None, help="sphere | gaussian")
+    g.add_argument("--optimizer", default=None, help="sgd | adam")
+    g.add_argument("--schedule", default=None, help="constant | cosine")
+    g.add_argument("--loss", default=None, help="auto | hinge | cosine | mse")
+    g.add_argument("--prototypes", default=None, help="auto | simplex | onehot")
+    g.add_argument("--margin", type=float, default=None)
+    g.add_argument("--proj-dim", type=_positive_int, default=None)
+    d = t.add_argument_group("digital models")
+    d.add_argument("--hidden", type=_int_list, default=None, help="MLP hidden widths, e.g. 100,100,100")
+    d.add_argument("--activation", default=None, help="tanh | relu | leaky_relu | gelu | sigmoid | none")
+    d.add_argument("--channels", type=_int_list, default=None, help="CNN channels per conv layer, e.g. 4,4")
+    d.add_argument("--kernel", type=_positive_int, default=None, help="CNN kernel size")
+    p = t.add_argument_group("photonic chip")
+    p.add_argument("--mesh", default=None, help="clements | reck")
+    p.add_argument("--ports", type=_positive_int, default=None, help="ports per mesh (16, 25, 64, ...)")
+    p.add_argument("--layers", type=_positive_int, default=None, help="number of mesh layers")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="reload a run directory's checkpoint and evaluate it on the test split")
+    e.add_argument("run_dir")
+    return parser
+
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    # The tuned recipes (benchmarks/paradigms.py); the paper's are listed in the README.
+    "ffzero": {"epochs": 100, "batch_size": 64, "lr": 3e-3, "optimizer": "adam", "schedule": "cosine"},
+    "bp-dd": {"epochs": 100, "batch_size": 64, "lr": 3e-3, "optimizer": "adam", "schedule": "cosine"},
+    "ff-ad": {"epochs": 30, "batch_size": 64, "lr": 3e-3, "optimizer": "adam", "schedule": "cosine"},
+    "bp-ad": {"epochs": 30, "batch_size": 64, "lr": 3e-3, "optimizer": "adam", "schedule": "cosine"},
+}
+
+
+def spec_from_args(args: argparse.Namespace):
+    """A validated RunSpec from parsed ``train`` arguments."""
+    from .models import MODEL_KINDS
+    from .run import RunSpec
+    from .trainer import TrainConfig
+
+    if args.model not in MODEL_KINDS:
+        raise CLIError(f"unknown model {args.model!r}; choose one of {', '.join(MODEL_KINDS)}")
+    if args.paradigm not in PARADIGMS:
+        raise CLIError(f"unknown paradigm {args.paradigm!r}; choose one of {', '.join(PARADIGMS)}")
+    train = dict(DEFAULTS[args.paradigm])
+    for key in ("epochs", "batch_size", "lr", "eps", "scheme", "directions", "optimizer", "schedule",
+                "loss", "prototypes", "margin", "proj_dim"):
+        value = getattr(args, key)
+        if value is not None:
+            train[key] = value
+    if args.dirs is not None:
+        train["n_dirs"] = args.dirs
+    train.update(paradigm=args.paradigm, seed=args.seed)
+    options: dict[str, Any] = {}
+    for key in ("hidden", "activation", "channels", "kernel", "mesh", "ports", "layers"):
+        value = getattr(args, key)
+        if value is not None:
+            options[key] = list(value) if isinstance(value, tuple) else value
+    return RunSpec(model=args.model, model_options=options, dataset=args.dataset, train=TrainConfig(**train))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .run import train_run
+
+    if args.seed < 0:
+        raise CLIError(f"--seed must be >= 0, got {args.seed}")
+    spec = spec_from_args(args)
+    out = Path(args.out or f"runs/{args.model}-{args.paradigm}-{_slug(args.dataset)}-s{args.seed}")
+    metrics = train_run(spec, out, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
+    _print_summary(out, metrics)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .run import evaluate_run
+
+    result = evaluate_run(args.run_dir)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _print_summary(out: Path, m: dict[str, Any]) -> None:
+    if "test_r2" in m:
+        head = f"test R² {m['test_r2']:.4f}"
+    else:
+        head = f"test accuracy {m['test_accuracy']:.4f} (vote {m['test_accuracy_vote']:.4f}, last layer {m['test_accuracy_last']:.4f})"
+    print(f"{head} | {m['queries']:,} training sample queries | {m['wall_time_s']:.1f} s | run directory: {out}")
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in Path(text.split(":", 1)[-1]).stem if text) or "data"
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except CLIError as exc:
+        print(f"ffzero: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, FileNotFoundError, TypeError) as exc:
+        print(f"ffzero: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("ffzero: interrupted; re-run the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

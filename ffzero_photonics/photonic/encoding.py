@@ -1,0 +1,165 @@
+"""Encoding of real feature vectors into the complex amplitudes of a mesh's N input ports.
+
+Every encoder is a fixed linear map ``A`` (n_ports x n_inputs) followed by a
+per-sample normalization to unit total optical power, ``||a||_2 = 1`` (only the
+shape of the input pattern reaches the chip; the laser sets the absolute power).
+An all-zero sample stays all-zero: the norm is floored at ``NORM_FLOOR``.
+Amplitudes are real: a negative (e.g. standardized) feature becomes an amplitude
+with phase pi, i.e. ``-|a|``, which the interferometer distinguishes from ``+|a|``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+NORM_FLOOR = 1e-12
+IMAGE_METHODS = ("pool", "resize", "crop")
+VECTOR_METHODS = ("auto", "pad", "area")
+
+__all__ = ["ImageEncoder", "VectorEncoder", "area_matrix", "NORM_FLOOR"]
+
+
+def area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) 1-D area-average resampling: output cell i averages the input span it covers."""
+    edges = np.arange(n_out + 1) * (n_in / n_out)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    j = np.arange(n_in)[None, :]
+    overlap = np.clip(np.minimum(hi, j + 1) - np.maximum(lo, j), 0.0, None)
+    return overlap / (hi - lo)
+
+
+class _LinearEncoder:
+    """Fixed linear map to n_ports amplitudes, then unit-power normalization per sample."""
+
+    n_inputs: int
+    n_ports: int
+
+    def __init__(self, matrix: np.ndarray):
+        matrix = np.array(matrix, dtype=np.float64)
+        matrix.setflags(write=False)
+        self._matrix = matrix
+        self.n_ports, self.n_inputs = matrix.shape
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The read-only (n_ports, n_inputs) map applied before normalization."""
+        return self._matrix
+
+    def _flatten(self, X: np.ndarray) -> np.ndarray:
+        if X.ndim == 2 and X.shape[1] == self.n_inputs:
+            return X
+        if X.ndim == 1 and X.shape[0] == self.n_inputs:
+            return X[None, :]
+        raise ValueError(
+            f"{type(self).__name__} expects features of shape (B, {self.n_inputs}), got {X.shape}"
+        )
+
+    def encode(self, X) -> np.ndarray:
+        """Complex (B, n_ports) unit-power port amplitudes for real features X (B, n_inputs); 1-D X gives (n_ports,)."""
+        X = np.asarray(X)
+        if np.iscomplexobj(X):
+            raise ValueError("features must be real; the encoder sets the sign/phase itself")
+        X = X.astype(np.float64, copy=False)
+        single = X.ndim == 1
+        flat = self._flatten(X)
+        if not np.all(np.isfinite(flat)):
+            raise ValueError("features contain NaN or inf")
+        a = flat @ self._matrix.T
+        a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), NORM_FLOOR)
+        a = a.astype(np.complex128)
+        return a[0] if single else a
+
+    __call__ = encode
+
+
+class ImageEncoder(_LinearEncoder):
+    """Image (h, w) -> k x k grid of port amplitudes, N = k^2, by "pool", "resize" (area average) or "crop".
+
+    - "pool": average pooling, needs k to divide h and w (8x8 -> 4x4 for N=16);
+    - "resize": exact area-average resampling to k x k, any k (8x8 -> 5x5 for N=25);
+    - "crop": the central k x k pixels (needs k <= h, w).
+    Features are the image flattened row-major; ``encode`` also accepts (B, h, w).
+    """
+
+    def __init__(self, image_shape: tuple[int, int] = (8, 8), n_ports: int = 16, method: str = "pool"):
+        if len(image_shape) != 2 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in image_shape):
+            raise ValueError(f"image_shape must be two positive integers (h, w), got {image_shape!r}")
+        if not isinstance(n_ports, (int, np.integer)) or n_ports < 1:
+            raise ValueError(f"n_ports must be a positive integer, got {n_ports!r}")
+        k = math.isqrt(int(n_ports))
+        if k * k != n_ports:
+            raise ValueError(f"ImageEncoder maps onto a k x k grid; n_ports={n_ports} is not a perfect square")
+        if method not in IMAGE_METHODS:
+            raise ValueError(f"unknown image encoding method {method!r}; choose one of {', '.join(IMAGE_METHODS)}")
+        h, w = (int(s) for s in image_shape)
+        if method == "pool":
+            if h % k or w % k:
+                raise ValueError(
+                    f"method='pool' needs the {k}x{k} grid to divide the {h}x{w} image; use method='resize'"
+                )
+            rows, cols = area_matrix(h, k), area_matrix(w, k)
+        elif method == "resize":
+            rows, cols = area_matrix(h, k), area_matrix(w, k)
+        else:
+            if k > h or k > w:
+                raise ValueError(f"method='crop' cannot cut a {k}x{k} window from a {h}x{w} image")
+            rows = np.eye(h)[(h - k) // 2 : (h - k) // 2 + k]
+            cols = np.eye(w)[(w - k) // 2 : (w - k) // 2 + k]
+        super().__init__(np.kron(rows, cols))
+        self.image_shape = (h, w)
+        self.grid_shape = (k, k)
+        self.method = method
+
+    def encode(self, X) -> np.ndarray:
+        """Complex (B, N) unit-power amplitudes from images (B, h*w) or (B, h, w); one image gives (N,)."""
+        X = np.asarray(X)
+        if X.ndim == 3 and X.shape[1:] == self.image_shape:
+            X = X.reshape(X.shape[0], self.n_inputs)
+        elif X.ndim == 2 and X.shape == self.image_shape and X.shape[1] != self.n_inputs:
+            X = X.reshape(self.n_inputs)
+        return super().encode(X)
+
+    __call__ = encode
+
+    def __repr__(self) -> str:
+        return f"ImageEncoder(image_shape={self.image_shape}, n_ports={self.n_ports}, method={self.method!r})"
+
+
+class VectorEncoder(_LinearEncoder):
+    """Feature vector (n_features,) -> n_ports amplitudes by zero padding ("pad") or 1-D area averaging ("area").
+
+    "auto" pads when n_features <= n_ports and area-averages otherwise. A custom
+    fixed map can be given as ``matrix`` (n_ports, n_features).
+    """
+
+    def __init__(self, n_features: int, n_ports: int, method: str = "auto", matrix=None):
+        for name, v in (("n_features", n_features), ("n_ports", n_ports)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        n_features, n_ports = int(n_features), int(n_ports)
+        if matrix is not None:
+            matrix = np.asarray(matrix)
+            if matrix.shape != (n_ports, n_features) or np.iscomplexobj(matrix):
+                raise ValueError(
+                    f"matrix must be real with shape ({n_ports}, {n_features}), got {matrix.dtype} {matrix.shape}"
+                )
+            method = "matrix"
+        elif method not in VECTOR_METHODS:
+            raise ValueError(f"unknown vector encoding method {method!r}; choose one of {', '.join(VECTOR_METHODS)}")
+        elif method == "auto":
+            method = "pad" if n_features <= n_ports else "area"
+        if method == "pad":
+            if n_features > n_ports:
+                raise ValueError(
+                    f"cannot zero-pad {n_features} features into {n_ports} ports; use method='area' or a matrix"
+                )
+            matrix = np.eye(n_ports, n_features)
+        elif method == "area":
+            matrix = area_matrix(n_features, n_ports)
+        super().__init__(matrix)
+        self.method = method
+
+    def __repr__(self) -> str:
+        return f"VectorEncoder(n_features={self.n_inputs}, n_ports={self.n_ports}, method={self.method!r})"

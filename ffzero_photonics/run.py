@@ -1,0 +1,195 @@
+"""A training run as a self-describing directory: config, checkpoint, history, metrics, plots.
+
+``train_run`` validates everything before it writes anything, checkpoints
+atomically after every epoch, and resumes when the same run directory is given
+again with the same configuration.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
+from .data import load_dataset
+from .models import build_model, model_from_config
+from .trainer import Trainer, TrainConfig
+
+CHECKPOINT = "checkpoint.npz"
+
+
+@dataclass
+class RunSpec:
+    """Everything that defines a run: model, dataset and training configuration."""
+
+    model: str = "mlp"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    dataset: str = "digits"
+    standardize: bool | None = None  # None: automatic (raw pixels for photonic image inputs)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["train"] = self.train.to_dict()
+        return json.loads(json.dumps(d))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunSpec":
+        d = dict(d)
+        d["train"] = TrainConfig.from_dict(d["train"])
+        return cls(**d)
+
+
+def load_run_data(spec: RunSpec):
+    """The dataset of a run, split and scaled with the run's seed."""
+    standardize = spec.standardize
+    if standardize is None:
+        standardize = spec.model != "photonic"
+    return load_dataset(spec.dataset, seed=spec.train.seed, standardize=standardize)
+
+
+def prepare(spec: RunSpec):
+    """Dataset, fresh model and trainer for a run; raises ValueError on any bad input."""
+    data = load_run_data(spec)
+    model = build_model(spec.model, data, seed=spec.train.seed, **spec.model_options)
+    return data, model, Trainer(spec.train)
+
+
+def train_run(
+    spec: RunSpec,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train (or resume) the run in ``out_dir`` and write its outputs; returns the metrics."""
+    out = Path(out_dir)
+    data, model, trainer = prepare(spec)
+    ckpt = out / CHECKPOINT
+    if ckpt.exists():
+        trainer = _resume(spec, ckpt, model)
+        log(f"resuming {out} at stage {trainer.state()[0]['position'][0]}, epoch {trainer.state()[0]['position'][1]}")
+    elif out.exists() and any(out.iterdir()):
+        raise ValueError(f"output directory {out} is not empty and holds no checkpoint; choose another --out")
+    created = not out.exists()
+
+    def checkpoint(tr: Trainer) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        meta, arrays = tr.state()
+        arrays.update({f"param_{l}": model.get_params(l) for l in range(model.n_layers)})
+        save_checkpoint(ckpt, {
+            "run": spec.to_dict(), "trainer": meta,
+            "model_config": model.to_config(), "counter": model.counter.snapshot(),
+        }, arrays)
+
+    try:
+        trainer.fit(model, data, progress=progress, on_epoch=checkpoint)
+    except BaseException:
+        if created and out.exists() and not ckpt.exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    return write_outputs(out, spec, data, model, trainer)
+
+
+def _resume(spec: RunSpec, ckpt: Path, model) -> Trainer:
+    meta, arrays = load_checkpoint(ckpt)
+    saved = meta["run"]
+    current = spec.to_dict()
+    if saved != current:
+        diff = sorted(_diff_keys(saved, current))
+        raise ValueError(f"{ckpt.parent} holds a run with a different configuration ({', '.join(diff)}); choose another --out")
+    for l in range(model.n_layers):
+        model.set_params(l, arrays[f"param_{l}"])
+    model.counter.load(meta["counter"])
+    return Trainer.from_state(meta["trainer"], arrays)
+
+
+def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += _diff_keys(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            keys.append(f"{prefix}{k}")
+    return keys
+
+
+def write_outputs(out: Path, spec: RunSpec, data, model, trainer: Trainer) -> dict[str, Any]:
+    """metrics.json, history.csv and the figures of a finished run."""
+    from . import plots
+
+    t0 = time.perf_counter()
+    result = trainer.evaluate(model, data, "test")
+    eval_time = time.perf_counter() - t0
+    predictions = result.pop("predictions")
+    cost = trainer.train_cost.snapshot()
+    metrics: dict[str, Any] = {
+        **result,
+        "queries": cost["sample_queries"],
+        "query_settings": cost["settings"],
+        "query_calls": cost["calls"],
+        "layer_evals": cost["layer_evals"],
+        "total_queries_incl_eval": model.counter.sample_queries,
+        "wall_time_s": trainer.history[-1]["wall_time_s"] if trainer.history else 0.0,
+        "eval_time_s": eval_time,
+        "final_val_score": trainer.history[-1]["val_score"] if trainer.history else None,
+        "config": spec.to_dict(),
+        "model_config": model.to_config(),
+        "dataset": {"name": data.name, "n_train": len(data.X_train), "n_val": len(data.X_val), "n_test": len(data.X_test)},
+    }
+    extra = getattr(model, "run_metrics", None)
+    if callable(extra):
+        metrics.update(extra())
+    write_json_atomic(out / "metrics.json", metrics)
+    _write_csv(out / "history.csv", trainer.history)
+    plots.learning_curves(trainer.history, out / "learning_curves.png")
+    if data.task == "regression":
+        plots.prediction_scatter(data.y_test, predictions, out / "prediction_scatter.png", metrics["test_r2"])
+    else:
+        plots.confusion_matrix_plot(data.y_test, predictions, data.n_classes, out / "confusion_matrix.png")
+    figures = getattr(model, "write_figures", None)
+    if callable(figures):
+        figures(out)
+    return metrics
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    tmp = path.with_suffix(".csv.tmp")
+    tmp.write_text(buf.getvalue())
+    tmp.replace(path)
+
+
+def load_run(out_dir: str | Path):
+    """(spec, data, model with trained parameters, trainer) of a run directory."""
+    ckpt = Path(out_dir) / CHECKPOINT
+    meta, arrays = load_checkpoint(ckpt)
+    spec = RunSpec.from_dict(meta["run"])
+    data = load_run_data(spec)
+    model = model_from_config(spec.model, meta["model_config"])
+    for l in range(model.n_layers):
+        model.set_params(l, arrays[f"param_{l}"])
+    return spec, data, model, Trainer.from_state(meta["trainer"], arrays)
+
+
+def evaluate_run(out_dir: str | Path) -> dict[str, Any]:
+    """Re-evaluate a saved run on its test split from the checkpoint alone."""
+    _, data, model, trainer = load_run(out_dir)
+    result = trainer.evaluate(model, data, "test")
+    result.pop("predictions")
+    return result

@@ -1,0 +1,363 @@
+"""One trainer, four paradigms: FFzero (local + DD), BP+DD, FF+AD, BP+AD.
+
+The trainer talks to a system only through :class:`LayeredBlackBox` (and, for
+the autodiff baselines, :class:`DifferentiableTwin`); it never imports a
+concrete model. Local paradigms train layer by layer, greedily; global ones
+train all layers against the last layer's prototypes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable
+
+import numpy as np
+
+from .blackbox import DifferentiableTwin, LayeredBlackBox, QueryCounter
+from .estimators import DIRECTIONS, SCHEMES, directional_gradient
+from .losses import LOSSES
+from .objectives import LayerObjective, build_objectives
+from .optim import OPTIMIZERS, SCHEDULES, Stepper, make_optimizer
+from .prototypes import PROTOTYPE_KINDS
+
+PARADIGMS = ("ffzero", "bp-dd", "ff-ad", "bp-ad")
+LOCAL = {"ffzero": True, "bp-dd": False, "ff-ad": True, "bp-ad": False}
+AUTODIFF = {"ffzero": False, "bp-dd": False, "ff-ad": True, "bp-ad": True}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of a training run; validated on construction."""
+
+    paradigm: str = "ffzero"
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 1e-3
+    eps: float = 1e-3
+    n_dirs: int = 1
+    scheme: str = "central"
+    directions: str = "sphere"
+    optimizer: str = "sgd"
+    schedule: str = "constant"
+    loss: str = "auto"
+    prototypes: str = "auto"
+    proj_dim: int = 10
+    margin: float = 0.3
+    seed: int = 0
+    eval_train_max: int = 2000
+
+    def __post_init__(self) -> None:
+        _choice("paradigm", self.paradigm, PARADIGMS)
+        _choice("scheme", self.scheme, SCHEMES)
+        _choice("directions", self.directions, DIRECTIONS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("loss", self.loss, ("auto",) + LOSSES)
+        _choice("prototypes", self.prototypes, ("auto",) + PROTOTYPE_KINDS)
+        for name in ("epochs", "batch_size", "n_dirs", "proj_dim", "eval_train_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("lr", "eps"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if not (np.isfinite(self.margin) and self.margin >= 0):
+            raise ValueError(f"margin must be >= 0, got {self.margin!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+
+
+class Trainer:
+    """Trains a layered black box with one of the four paradigms; resumable epoch by epoch."""
+
+    def __init__(self, config: TrainConfig | None = None, **overrides: Any):
+        base = config.to_dict() if config is not None else {}
+        self.config = TrainConfig.from_dict({**base, **overrides})
+        self.history: list[dict[str, Any]] = []
+        self.train_cost = QueryCounter()
+        self.objectives: list[LayerObjective] = []
+        self._rng = np.random.default_rng(self.config.seed)
+        self._position = (0, 0)  # (stage, epoch) of the next epoch to run
+        self._opt_leaves: list[np.ndarray] | None = None
+        self._elapsed = 0.0
+        self._n_stages: int | None = None
+
+    # ---------- public verbs ----------
+    def fit(
+        self,
+        model: LayeredBlackBox,
+        data: Any,
+        *,
+        progress: bool = False,
+        on_epoch: Callable[["Trainer"], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Train ``model`` on ``data`` (train/val splits); returns the per-epoch history.
+
+        ``on_epoch`` runs after every epoch (the CLI saves its checkpoint there);
+        calling ``fit`` again on a trainer restored with :meth:`load_state`
+        continues where it stopped.
+        """
+        cfg = self.config
+        if not isinstance(model, LayeredBlackBox):
+            raise TypeError(f"{type(model).__name__} does not implement the LayeredBlackBox protocol")
+        if AUTODIFF[cfg.paradigm] and not isinstance(model, DifferentiableTwin):
+            raise ValueError(
+                f"paradigm {cfg.paradigm!r} needs a differentiable twin; {type(model).__name__} has none"
+            )
+        if data.X_train.shape[1] != model.n_inputs:
+            raise ValueError(
+                f"the model takes {model.n_inputs} inputs but the data has {data.X_train.shape[1]} features"
+            )
+        self.bind(model, data.n_classes)
+        stages = list(range(model.n_layers)) if LOCAL[cfg.paradigm] else [None]
+        self._n_stages = len(stages)
+        n_train = len(data.X_train)
+        bs = min(cfg.batch_size, n_train)
+        n_batches = n_train // bs
+        targets = self._targets(data, data.y_train)
+        val_cache: dict[int, np.ndarray] = {}
+        total = len(stages) * cfg.epochs * n_batches
+        start_stage, start_epoch = self._position
+        bar = _progress(total, start_stage * cfg.epochs * n_batches + start_epoch * n_batches, progress)
+        t0 = time.perf_counter() - self._elapsed
+        try:
+            for s in range(start_stage, len(stages)):
+                trainable = [stages[s]] if stages[s] is not None else list(range(model.n_layers))
+                readout = trainable[-1]
+                step = self._make_step(model, trainable, readout, cfg.epochs * n_batches)
+                if s == start_stage and self._opt_leaves is not None:
+                    step.stepper.load_state_leaves(self._opt_leaves)
+                first_epoch = start_epoch if s == start_stage else 0
+                for epoch in range(first_epoch, cfg.epochs):
+                    perm = self._rng.permutation(n_train)
+                    losses = []
+                    for b in range(n_batches):
+                        idx = perm[b * bs : (b + 1) * bs]
+                        before = model.counter.snapshot()
+                        losses.append(step(data.X_train[idx], targets[idx]))
+                        self._add_cost(model, before, step, len(idx))
+                        bar.update(1)
+                    self._opt_leaves = step.stepper.state_leaves()
+                    self._position = (s, epoch + 1) if epoch + 1 < cfg.epochs else (s + 1, 0)
+                    row = self._epoch_row(model, data, readout, s, epoch, float(np.mean(losses)), val_cache)
+                    row["wall_time_s"] = time.perf_counter() - t0
+                    self._elapsed = row["wall_time_s"]
+                    self.history.append(row)
+                    bar.set_postfix(layer=readout, loss=f"{row['loss']:.4f}", val=f"{row.get('val_score', 0):.3f}")
+                    if on_epoch is not None:
+                        on_epoch(self)
+                self._opt_leaves = None
+        finally:
+            bar.close()
+        return self.history
+
+    def bind(self, model: LayeredBlackBox, n_classes: int) -> None:
+        """Draw the per-layer objectives (prototypes, projections) for this model, from the seed."""
+        cfg = self.config
+        infos = [model.layer_info(l) for l in range(model.n_layers)]
+        self.objectives = build_objectives(
+            infos, n_classes, loss=cfg.loss, prototypes=cfg.prototypes,
+            proj_dim=cfg.proj_dim, margin=cfg.margin, seed=cfg.seed,
+        )
+
+    def layer_scores(self, model: LayeredBlackBox, X: np.ndarray) -> np.ndarray:
+        """cos(h_l, p_c) of every layer for inputs X: (L, n, C)."""
+        return np.stack([self._layer_scores(model, X, l) for l in range(model.n_layers)])
+
+    def evaluate(self, model: LayeredBlackBox, data: Any, split: str = "test") -> dict[str, Any]:
+        """Accuracy (vote, last layer, per layer) or R² of the committed model on a split."""
+        X, y = getattr(data, f"X_{split}"), getattr(data, f"y_{split}")
+        if len(self.objectives) != model.n_layers:
+            self.bind(model, data.n_classes)
+        scores = self.layer_scores(model, X)
+        if data.task == "regression":
+            pred = data.targets_from_unit(scores[-1][:, 0])
+            per_layer = [r2_score(y, data.targets_from_unit(s[:, 0])) for s in scores]
+            return {f"{split}_r2": per_layer[-1], f"{split}_r2_per_layer": per_layer, "predictions": pred}
+        per_layer = [float(np.mean(np.argmax(s, axis=1) == y)) for s in scores]
+        vote = vote_predictions(scores)
+        out = {
+            f"{split}_accuracy_vote": float(np.mean(vote == y)),
+            f"{split}_accuracy_last": per_layer[-1],
+            f"{split}_accuracy_per_layer": per_layer,
+            "predictions": vote if LOCAL[self.config.paradigm] else np.argmax(scores[-1], axis=1),
+        }
+        out[f"{split}_accuracy"] = out[f"{split}_accuracy_vote"] if LOCAL[self.config.paradigm] else per_layer[-1]
+        return out
+
+    # ---------- checkpoint state ----------
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """JSON-able metadata and arrays that let a fresh trainer continue this run exactly."""
+        meta = {
+            "config": self.config.to_dict(),
+            "position": list(self._position),
+            "rng": self._rng.bit_generator.state,
+            "history": self.history,
+            "train_cost": self.train_cost.snapshot(),
+            "elapsed_s": self._elapsed,
+            "n_opt_leaves": 0 if self._opt_leaves is None else len(self._opt_leaves),
+            "n_stages": self._n_stages,
+        }
+        arrays = {f"opt_{i}": v for i, v in enumerate(self._opt_leaves or [])}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Trainer":
+        trainer = cls(TrainConfig.from_dict(meta["config"]))
+        trainer._position = tuple(meta["position"])
+        trainer._rng.bit_generator.state = meta["rng"]
+        trainer.history = list(meta["history"])
+        trainer.train_cost.load(meta["train_cost"])
+        trainer._elapsed = float(meta.get("elapsed_s", 0.0))
+        trainer._n_stages = meta.get("n_stages")
+        n = int(meta.get("n_opt_leaves", 0))
+        trainer._opt_leaves = [arrays[f"opt_{i}"] for i in range(n)] if n else None
+        return trainer
+
+    @property
+    def finished(self) -> bool:
+        """True once every stage has run all its epochs."""
+        return self._n_stages is not None and self._position[0] >= self._n_stages
+
+    # ---------- internals ----------
+    def _targets(self, data: Any, y: np.ndarray) -> np.ndarray:
+        if data.task == "regression":
+            return np.asarray(data.targets_to_unit(y), dtype=float)
+        return np.eye(data.n_classes)[y]
+
+    def _make_step(self, model, trainable: list[int], readout: int, total_steps: int):
+        cfg = self.config
+        sizes = [model.layer_info(l).n_params for l in trainable]
+        offsets = np.cumsum([0] + sizes)
+        theta0 = np.concatenate([model.get_params(l) for l in trainable])
+        tx = make_optimizer(cfg.optimizer, cfg.lr, schedule=cfg.schedule, total_steps=total_steps)
+        stepper = Stepper(tx, theta0)
+        objective = self.objectives[readout]
+
+        def split(flat):
+            return {l: flat[..., offsets[i] : offsets[i + 1]] for i, l in enumerate(trainable)}
+
+        def commit(theta):
+            for l, p in split(theta).items():
+                model.set_params(l, p)
+
+        def current():
+            return np.concatenate([model.get_params(l) for l in trainable])
+
+        if AUTODIFF[cfg.paradigm]:
+            grad_fn = _autodiff_grad(model, objective, trainable, readout, offsets)
+
+            def step(xb, tb):
+                theta = current()
+                loss, grad = grad_fn(theta, model.twin_params(), xb, tb)
+                commit(stepper.step(theta, np.asarray(grad)))
+                return float(loss)
+
+            step.settings_per_step = 1
+        else:
+
+            def step(xb, tb):
+                theta = current()
+
+                def losses(cand):
+                    out = model.query(xb, readout, split(cand))
+                    return objective.losses(np, out, tb)
+
+                est = directional_gradient(
+                    losses, theta, self._rng, eps=cfg.eps, n_dirs=cfg.n_dirs,
+                    scheme=cfg.scheme, directions=cfg.directions,
+                )
+                commit(stepper.step(theta, est.grad))
+                return est.loss
+
+        step.stepper = stepper
+        step.depth = readout + 1
+        return step
+
+    def _add_cost(self, model, before: dict[str, int], step, batch: int) -> None:
+        if AUTODIFF[self.config.paradigm]:
+            self.train_cost.record(1, batch, step.depth)
+            return
+        after = model.counter.snapshot()
+        self.train_cost.calls += after["calls"] - before["calls"]
+        self.train_cost.settings += after["settings"] - before["settings"]
+        self.train_cost.sample_queries += after["sample_queries"] - before["sample_queries"]
+        self.train_cost.layer_evals += after["layer_evals"] - before["layer_evals"]
+
+    def _layer_scores(self, model, X: np.ndarray, layer: int, chunk: int = 2048) -> np.ndarray:
+        parts = [self.objectives[layer].scores(model.query(X[i : i + chunk], layer)[0]) for i in range(0, len(X), chunk)]
+        return np.concatenate(parts)
+
+    def _epoch_row(self, model, data, readout, stage, epoch, loss, val_cache) -> dict[str, Any]:
+        cfg = self.config
+        n_sub = min(len(data.X_train), cfg.eval_train_max)
+        train_scores = self._layer_scores(model, data.X_train[:n_sub], readout)
+        val_scores = self._layer_scores(model, data.X_val, readout)
+        row: dict[str, Any] = {"paradigm": cfg.paradigm, "stage": stage, "layer": readout, "epoch": epoch, "loss": loss}
+        if data.task == "regression":
+            row["train_score"] = r2_score(data.y_train[:n_sub], data.targets_from_unit(train_scores[:, 0]))
+            row["val_score"] = r2_score(data.y_val, data.targets_from_unit(val_scores[:, 0]))
+            row["metric"] = "r2"
+        else:
+            row["train_score"] = float(np.mean(np.argmax(train_scores, 1) == data.y_train[:n_sub]))
+            row["val_score"] = float(np.mean(np.argmax(val_scores, 1) == data.y_val))
+            row["metric"] = "accuracy"
+            if LOCAL[cfg.paradigm]:
+                for l in range(readout):
+                    if l not in val_cache:
+                        val_cache[l] = self._layer_scores(model, data.X_val, l)
+                stack = [val_cache[l] for l in range(readout)] + [val_scores]
+                row["val_vote"] = float(np.mean(vote_predictions(np.stack(stack)) == data.y_val))
+        row.update({f"train_{k}": v for k, v in self.train_cost.snapshot().items()})
+        return row
+
+
+def _autodiff_grad(model, objective: LayerObjective, trainable, readout, offsets):
+    """jit(value_and_grad) of the readout layer's loss w.r.t. the trainable layers' flat parameters."""
+    import jax
+    import jax.numpy as jnp
+
+    def loss_fn(theta, params, xb, tb):
+        params = list(params)
+        for i, l in enumerate(trainable):
+            params[l] = theta[offsets[i] : offsets[i + 1]]
+        out = model.twin_forward(params, xb)[readout]
+        return objective.losses(jnp, out[None], tb)[0]
+
+    return jax.jit(jax.value_and_grad(loss_fn))
+
+
+def vote_predictions(scores: np.ndarray) -> np.ndarray:
+    """Majority vote of per-layer argmax (L, n, C); ties go to the larger summed cosine."""
+    votes = np.zeros(scores.shape[1:])
+    for layer_scores in scores:
+        votes[np.arange(scores.shape[1]), np.argmax(layer_scores, axis=1)] += 1.0
+    return np.argmax(votes + 1e-3 * np.tanh(scores.sum(axis=0)), axis=1)
+
+
+def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
+    """Coefficient of determination."""
+    y = np.asarray(y, dtype=float)
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    return 1.0 - float(np.sum((y - pred) ** 2)) / max(ss_tot, 1e-300)
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True, leave=False)
