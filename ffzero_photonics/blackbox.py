@@ -167,7 +167,7 @@ class ParamState:
         return self.params[layer].copy()
 
     def set(self, layer: int, params: np.ndarray) -> None:
-        params = np.asarray(params, dtype=float)
+        params = np.array(params, dtype=float)
         if params.shape != (self.infos[layer].n_params,):
             raise ValueError(
                 f"layer {layer} takes {self.infos[layer].n_params} parameters, got shape {params.shape}"

@@ -1,0 +1,128 @@
+"""The four paradigms on digits with a deep MLP (64-100-100-100-10), tuned and at equal budgets.
+
+Each paradigm's learning rate is picked on the validation split (seed 0), then
+the chosen setting runs on ``--seeds`` seeds and is scored on the test split.
+FFzero and BP+DD get the same number of chip queries (sample evaluations);
+the autodiff baselines are upper bounds with their own epoch budget.
+
+    python benchmarks/paradigms.py                # full run (~20 min on 2 cores)
+    python benchmarks/paradigms.py --quick        # smoke run (~2 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+HIDDEN = (100, 100, 100)
+LR_GRID = {"ffzero": (1e-3, 3e-3, 1e-2), "bp-dd": (1e-3, 3e-3, 1e-2), "ff-ad": (1e-3, 3e-3, 1e-2), "bp-ad": (1e-3, 3e-3, 1e-2)}
+
+
+def run_one(paradigm: str, lr: float, seed: int, epochs: int, batch: int) -> dict:
+    from ffzero_photonics.data import load_dataset
+    from ffzero_photonics.digital.mlp import MLP
+    from ffzero_photonics.trainer import Trainer
+
+    data = load_dataset("digits", seed=seed)
+    model = MLP(widths=(64, *HIDDEN, 10), activation="tanh", seed=seed)
+    trainer = Trainer(paradigm=paradigm, epochs=epochs, batch_size=batch, lr=lr, optimizer="adam",
+                      schedule="cosine", seed=seed)
+    t0 = time.perf_counter()
+    history = trainer.fit(model, data)
+    wall = time.perf_counter() - t0
+    val = trainer.evaluate(model, data, "val")
+    test = trainer.evaluate(model, data, "test")
+    curve = [(r["train_sample_queries"], r.get("val_vote", r["val_score"])) for r in history]
+    return {
+        "paradigm": paradigm, "lr": lr, "seed": seed, "epochs": epochs, "batch": batch,
+        "val": val["val_accuracy"], "test": test["test_accuracy"], "test_last": test["test_accuracy_last"],
+        "test_vote": test["test_accuracy_vote"], "queries": trainer.train_cost.sample_queries,
+        "layer_evals": trainer.train_cost.layer_evals, "wall_s": wall, "curve": curve,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--dd-epochs", type=int, default=300, help="DD epochs per layer (BP+DD gets 4x in total)")
+    ap.add_argument("--ad-epochs", type=int, default=50, help="AD epochs per layer (BP+AD gets 4x in total)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="tiny budgets, one seed: a smoke run")
+    ap.add_argument("--out", default="docs/results")
+    args = ap.parse_args()
+    if args.quick:
+        args.seeds, args.dd_epochs, args.ad_epochs = 1, 10, 5
+    n_layers = len(HIDDEN) + 1
+    budget = {
+        "ffzero": args.dd_epochs, "bp-dd": n_layers * args.dd_epochs,
+        "ff-ad": args.ad_epochs, "bp-ad": n_layers * args.ad_epochs,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        tuning = {p: [pool.submit(run_one, p, lr, 0, budget[p], args.batch) for lr in LR_GRID[p]] for p in budget}
+        tuned = {}
+        for p, futures in tuning.items():
+            results = [f.result() for f in futures]
+            best = max(results, key=lambda r: r["val"])
+            tuned[p] = {"lr": best["lr"], "grid": {r["lr"]: round(r["val"], 4) for r in results}}
+            print(f"tuned {p}: val accuracy by lr {tuned[p]['grid']} -> lr {best['lr']}", flush=True)
+        finals = {p: [pool.submit(run_one, p, tuned[p]["lr"], s, budget[p], args.batch) for s in range(args.seeds)]
+                  for p in budget}
+        rows = {p: [f.result() for f in fs] for p, fs in finals.items()}
+    total = time.perf_counter() - t0
+
+    lines = [
+        f"Digits, MLP 64-100-100-100-10 (tanh), batch {args.batch}, Adam + cosine decay, lr tuned on val "
+        f"(grid {LR_GRID['ffzero']}); {args.seeds} seeds, mean ± std. Budgets: FFzero {args.dd_epochs} epochs/layer, "
+        f"BP+DD {budget['bp-dd']} epochs (equal chip queries); FF+AD {args.ad_epochs} epochs/layer, BP+AD {budget['bp-ad']} epochs.",
+        "",
+        "| paradigm | lr | test acc. (vote / global) | test acc. last layer | training sample queries | wall time / run |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p, rs in rows.items():
+        acc = np.array([r["test"] for r in rs]) * 100
+        last = np.array([r["test_last"] for r in rs]) * 100
+        lines.append(
+            f"| {p} | {tuned[p]['lr']:g} | {acc.mean():.1f} ± {acc.std():.1f} | {last.mean():.1f} ± {last.std():.1f} "
+            f"| {rs[0]['queries']:,} | {np.mean([r['wall_s'] for r in rs]):.0f} s |"
+        )
+    ratio = np.mean([r["test"] for r in rows["ffzero"]]) / max(np.mean([r["test"] for r in rows["bp-dd"]]), 1e-9)
+    lines += ["", f"FFzero / BP+DD test accuracy at equal queries: {ratio:.2f}x. Benchmark wall time {total / 60:.1f} min."]
+    table = "\n".join(lines)
+    print(table)
+    (out / "paradigms.md").write_text(table + "\n")
+    (out / "paradigms.json").write_text(json.dumps({"tuned": tuned, "runs": rows}, indent=1, default=float))
+    _plot_curves(rows, out / "paradigms_curves.png")
+
+
+def _plot_curves(rows: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for p in ("ffzero", "bp-dd"):
+        for i, r in enumerate(rows[p]):
+            q, acc = zip(*r["curve"])
+            ax.plot(q, acc, color="C0" if p == "ffzero" else "C3", alpha=0.7, label=p if i == 0 else None)
+    ax.set(xscale="log", xlabel="training sample queries", ylabel="validation accuracy (vote for FFzero)",
+           title="forward-only training at equal query budgets")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+if __name__ == "__main__":
+    main()
