@@ -23,7 +23,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 HIDDEN = (100, 100, 100)
-LR_GRID = {"ffzero": (1e-3, 3e-3, 1e-2), "bp-dd": (1e-3, 3e-3, 1e-2), "ff-ad": (1e-3, 3e-3, 1e-2), "bp-ad": (1e-3, 3e-3, 1e-2)}
+DD_GRID = (3e-4, 1e-3, 3e-3, 1e-2)
+AD_GRID = (1e-3, 3e-3, 1e-2, 3e-2)
+LR_GRID = {"ffzero": DD_GRID, "bp-dd": DD_GRID, "ff-ad": AD_GRID, "bp-ad": AD_GRID}
 
 
 def run_one(paradigm: str, lr: float, seed: int, epochs: int, batch: int) -> dict:
@@ -76,7 +78,8 @@ def main() -> None:
             results = [f.result() for f in futures]
             best = max(results, key=lambda r: r["val"])
             tuned[p] = {"lr": best["lr"], "grid": {r["lr"]: round(r["val"], 4) for r in results}}
-            print(f"tuned {p}: val accuracy by lr {tuned[p]['grid']} -> lr {best['lr']}", flush=True)
+            edge = " (at the grid edge)" if best["lr"] in (LR_GRID[p][0], LR_GRID[p][-1]) else ""
+            print(f"tuned {p}: val accuracy by lr {tuned[p]['grid']} -> lr {best['lr']}{edge}", flush=True)
         finals = {p: [pool.submit(run_one, p, tuned[p]["lr"], s, budget[p], args.batch) for s in range(args.seeds)]
                   for p in budget}
         rows = {p: [f.result() for f in fs] for p, fs in finals.items()}
@@ -84,7 +87,7 @@ def main() -> None:
 
     lines = [
         f"Digits, MLP 64-100-100-100-10 (tanh), batch {args.batch}, Adam + cosine decay, lr tuned on val "
-        f"(grid {LR_GRID['ffzero']}); {args.seeds} seeds, mean ± std. Budgets: FFzero {args.dd_epochs} epochs/layer, "
+        f"(DD grid {DD_GRID}, AD grid {AD_GRID}); {args.seeds} seeds, mean ± std. Budgets: FFzero {args.dd_epochs} epochs/layer, "
         f"BP+DD {budget['bp-dd']} epochs (equal chip queries); FF+AD {args.ad_epochs} epochs/layer, BP+AD {budget['bp-ad']} epochs.",
         "",
         "| paradigm | lr | test acc. (vote / global) | test acc. last layer | training sample queries | wall time / run |",
