@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="reload a run directory's checkpoint and evaluate it on the test split")
     e.add_argument("run_dir")
+
+    x = sub.add_parser("export-gds", help="write the GDS layout (+ heater table and PNG preview) of a mesh or trained chip")
+    x.add_argument("--from", dest="run_dir", default=None, help="a photonic run directory: export the trained chip")
+    x.add_argument("--mesh", default="clements", help="clements | reck (untrained layout)")
+    x.add_argument("--ports", type=_positive_int, default=8)
+    x.add_argument("--layers", type=_positive_int, default=1)
+    x.add_argument("--out", required=True, help="path of the .gds file to write")
+    x.add_argument("--p-pi-mw", type=_positive_float, default=20.0, help="heater power for a pi phase shift (mW)")
+    x.add_argument("--resistance-ohm", type=_positive_float, default=1000.0, help="heater resistance (ohm)")
     return parser
 
 
@@ -100,6 +109,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "bp-dd": {"epochs": 300, "batch_size": 16, "lr": 3e-3, "optimizer": "adam", "schedule": "cosine"},
     "ff-ad": {"epochs": 50, "batch_size": 16, "lr": 3e-3, "optimizer": "adam", "schedule": "cosine"},
     "bp-ad": {"epochs": 50, "batch_size": 16, "lr": 1e-3, "optimizer": "adam", "schedule": "cosine"},
+}
+
+
+MODEL_OPTIONS = {
+    "mlp": ("hidden", "activation"),
+    "cnn": ("channels", "kernel", "activation"),
+    "photonic": ("mesh", "ports", "layers"),
 }
 
 
@@ -126,6 +142,8 @@ def spec_from_args(args: argparse.Namespace):
     for key in ("hidden", "activation", "channels", "kernel", "mesh", "ports", "layers"):
         value = getattr(args, key)
         if value is not None:
+            if key not in MODEL_OPTIONS[args.model]:
+                raise CLIError(f"--{key} does not apply to --model {args.model}")
             options[key] = list(value) if isinstance(value, tuple) else value
     return RunSpec(model=args.model, model_options=options, dataset=args.dataset, train=TrainConfig(**train))
 
@@ -163,7 +181,36 @@ def _slug(dataset: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in stem) or "data"
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate}
+def cmd_export_gds(args: argparse.Namespace) -> int:
+    from .photonic.mesh_spec import build_mesh
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".gds":
+        raise CLIError(f"--out must name a .gds file, got {args.out!r}")
+    if not out.parent.exists():
+        raise CLIError(f"directory {out.parent} does not exist")
+    if args.run_dir is not None:
+        from .run import load_run
+
+        spec, _, model, _ = load_run(args.run_dir)
+        if spec.model != "photonic":
+            raise CLIError(f"run {args.run_dir} trained a {spec.model!r} model; only photonic runs have a layout")
+        specs = list(model.specs)
+        params = [model.get_params(l) for l in range(model.n_layers)]
+    else:
+        specs = [build_mesh(args.mesh, args.ports) for _ in range(args.layers)]
+        params = None
+    from .layouts.export import export_chip
+
+    result = export_chip(specs if len(specs) > 1 else specs[0],
+                         params if params is None or len(params) > 1 else params[0],
+                         out, p_pi_mW=args.p_pi_mw, resistance_ohm=args.resistance_ohm)
+    print(f"wrote {result.gds_path} ({result.n_heaters} heaters, {result.n_pads} pads), "
+          f"heater table {result.csv_path}, preview {result.png_path}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export-gds": cmd_export_gds}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

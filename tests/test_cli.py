@@ -66,6 +66,7 @@ def _bad_npz(path, kind):
     (["--eps", "0"], "--eps: must be a positive finite number"),
     (["--hidden", "10,x"], "--hidden: expected comma-separated integers"),
     (["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'"),
+    (["--model", "photonic", "--hidden", "8"], "--hidden does not apply to --model photonic"),
     (["--dataset", "NPZ_NAN"], "NaN"),
     (["--dataset", "NPZ_MISMATCH"], "20"),
 ])
@@ -101,3 +102,36 @@ def test_refuses_to_mix_runs(tmp_path, capsys):
     assert main(["train", "--out", str(out), *FAST]) == 0
     assert main(["train", "--out", str(out), "--lr", "0.5", *FAST]) == 2
     assert "different configuration (train.lr)" in capsys.readouterr().err
+
+
+def test_export_gds_untrained_and_from_a_trained_chip(tmp_path, capsys):
+    import csv
+
+    assert main(["export-gds", "--mesh", "reck", "--ports", "4", "--out", str(tmp_path / "u.gds")]) == 0
+    assert (tmp_path / "u.gds").stat().st_size > 0 and (tmp_path / "u.png").is_file()
+    run = tmp_path / "chip"
+    assert main(["train", "--model", "photonic", "--ports", "4", "--layers", "2", "--dataset", "iris",
+                 "--out", str(run), "--epochs", "2", "--no-progress"]) == 0
+    assert main(["export-gds", "--from", str(run), "--out", str(tmp_path / "t.gds")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "t_heaters.csv")))
+    assert len(rows) == 2 * 16  # 2 layers x (2*6 + 4) heaters
+    from ffzero_photonics.run import load_run
+
+    model = load_run(run)[2]
+    by_name = {r["heater"]: float(r["phase_rad"]) for r in rows}
+    names = model.layer_info(1).param_names
+    np.testing.assert_allclose([by_name[n] for n in names], model.get_params(1), atol=1e-9)
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--out", "chip.txt"], "must name a .gds file"),
+    (["--mesh", "hex", "--out", "c.gds"], "unknown mesh topology 'hex'"),
+    (["--from", "NOPE", "--out", "c.gds"], "no checkpoint"),
+])
+def test_export_gds_bad_input(tmp_path, capsys, args, match):
+    args = [a.replace("NOPE", str(tmp_path / "nope")) if a == "NOPE" else a for a in args]
+    args = [str(tmp_path / a) if a.endswith((".gds", ".txt")) else a for a in args]
+    assert main(["export-gds", *args]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("*.gds"))

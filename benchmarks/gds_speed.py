@@ -1,0 +1,57 @@
+"""Time to generate and write the GDS of an N-port mesh layout (Clements and Reck), as a markdown table.
+
+    python benchmarks/gds_speed.py                 # N = 8, 16, 25, wiring="auto"
+    python benchmarks/gds_speed.py --sizes 8 --wiring cells polygons
+
+Wall and CPU (process) time are both reported: on a shared machine the wall
+clock also measures other jobs. Sub-cells are built once before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import gdsfactory as gf
+
+from ffzero_photonics.layouts.mesh_layout import mesh_layout
+from ffzero_photonics.photonic.mesh_spec import build_mesh
+
+
+def _timed(fn):
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w0, time.process_time() - c0
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 25])
+    ap.add_argument("--topologies", nargs="+", default=["clements", "reck"])
+    ap.add_argument("--wiring", nargs="+", default=["auto"], choices=["auto", "cells", "polygons", "none"])
+    args = ap.parse_args(argv)
+
+    gf.gpdk.PDK.activate()
+    mesh_layout(build_mesh("clements", 2), wiring="cells")
+    print("| topology | N | MZIs | heaters | wiring | generate s (wall / cpu) | write s (wall / cpu) | total wall s | GDS MB |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            for topology in args.topologies:
+                for wiring in args.wiring:
+                    spec = build_mesh(topology, n)
+                    c, gw, gc = _timed(lambda: mesh_layout(spec, wiring=wiring))
+                    path = Path(tmp) / f"{topology}{n}_{wiring}.gds"
+                    _, ww, wc = _timed(lambda: c.write_gds(gdspath=path))
+                    print(
+                        f"| {topology} | {n} | {spec.n_mzis} | {spec.n_params} | {c.info['wiring']} "
+                        f"| {gw:.2f} / {gc:.2f} | {ww:.2f} / {wc:.2f} | {gw + ww:.2f} "
+                        f"| {path.stat().st_size / 1e6:.2f} |",
+                        flush=True,
+                    )
+
+
+if __name__ == "__main__":
+    main()

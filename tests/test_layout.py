@@ -1,0 +1,358 @@
+"""GDS layout of meshes and chips: cells, counts read back from GDS, labels, LVS, electrical check, export."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gf = pytest.importorskip("gdsfactory")
+kdb = pytest.importorskip("klayout.db")
+
+from ffzero_photonics.components import cells  # noqa: E402
+from ffzero_photonics.layouts import export as export_mod  # noqa: E402
+from ffzero_photonics.layouts.export import HEATER_TABLE_COLUMNS, export_chip  # noqa: E402
+from ffzero_photonics.layouts.lvs import canonical_graph, check_electrical, compare_connectivity  # noqa: E402
+from ffzero_photonics.layouts.mesh_layout import (  # noqa: E402
+    HEATER_LABEL_LAYER,
+    PAD_LABEL_LAYER,
+    chip_layout,
+    heater_positions,
+    layout_netlist,
+    mesh_layout,
+    optical_links,
+    pad_positions,
+    waveguide_lengths,
+)
+from ffzero_photonics.photonic.mesh_spec import build_mesh  # noqa: E402
+
+TOPOLOGIES = ("clements", "reck")
+PITCH_Y = 100.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pdk():
+    gf.gpdk.PDK.activate()
+
+
+def _n_heaters(spec) -> int:
+    return 2 * spec.n_mzis + spec.n_ports
+
+
+def _read_gds(path: Path):
+    layout = kdb.Layout()
+    layout.read(str(path))
+    (top,) = layout.top_cells()
+    return layout, top
+
+
+def _texts(layout, top, layer) -> list[str]:
+    it = top.begin_shapes_rec(layout.layer(*layer))
+    it.shape_flags = kdb.Shapes.STexts
+    return [s.shape().text_string for s in it.each()]
+
+
+def _child_counts(layout, top) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for inst in top.each_inst():
+        name = layout.cell(inst.cell_index).name
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _count(counts: dict[str, int], prefix: str) -> int:
+    return sum(v for k, v in counts.items() if k.startswith(prefix))
+
+
+# ---------------------------------------------------------------- cells
+
+
+def test_heater_mzi_ports_follow_the_netlist_convention():
+    c = cells.heater_mzi(port_spacing=110.0)
+    p = c.ports
+    assert {"o1", "o2", "o3", "o4", "theta", "phi", "gnd_n", "gnd_s"} <= {q.name for q in p}
+    assert p["o1"].x == p["o2"].x < p["o3"].x == p["o4"].x
+    assert p["o2"].y - p["o1"].y == pytest.approx(110.0)
+    assert p["o3"].y == p["o2"].y and p["o4"].y == p["o1"].y
+    assert p["phi"].port_type == p["theta"].port_type == "electrical"
+    theta_y = c.info["theta_center"][1]
+    phi_y = c.info["phi_center"][1]
+    assert phi_y == pytest.approx(p["o2"].y), "phi heater sits on the upper input arm"
+    assert p["o1"].y < theta_y < p["o2"].y and theta_y > (p["o1"].y + p["o2"].y) / 2, "theta on the upper internal arm"
+
+
+@pytest.mark.parametrize(
+    "factory, kwargs",
+    [
+        (cells.heater_mzi, {"port_spacing": 97.0}),
+        (cells.phase_screen_heater, {"length": 91.0}),
+        (cells.tap_detector, {"modulator_length": 77.0}),
+        (cells.io_coupler, {"kind": "edge"}),
+        (cells.io_coupler, {"kind": "grating"}),
+        (cells.pad, {"size": (61.0, 61.0)}),
+    ],
+)
+def test_cells_are_cheap(factory, kwargs):
+    factory()
+    t0 = time.process_time()
+    c = factory(**kwargs)
+    assert time.process_time() - t0 < 0.5, "CPU time of a fresh parameterization (sub-cells warm)"
+    assert len(c.ports) >= 1
+
+
+def test_cell_parameters_are_validated():
+    with pytest.raises(ValueError, match="kind"):
+        cells.io_coupler(kind="prism")
+    with pytest.raises(ValueError, match="port_spacing=20"):
+        cells.heater_mzi(port_spacing=20.0)
+
+
+# ---------------------------------------------------------------- mesh layouts
+
+
+@pytest.fixture(scope="module")
+def mesh4():
+    return {t: mesh_layout(build_mesh(t, 4)) for t in TOPOLOGIES}
+
+
+@pytest.fixture(scope="module")
+def mesh8():
+    return {t: mesh_layout(build_mesh(t, 8), wiring="polygons") for t in TOPOLOGIES}
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_gds_reads_back_with_expected_content(topology, mesh4, tmp_path):
+    spec = build_mesh(topology, 4)
+    path = mesh4[topology].write_gds(gdspath=tmp_path / "mesh.gds")
+    layout, top = _read_gds(path)
+    counts = _child_counts(layout, top)
+    n_mzi, n_heaters = spec.n_mzis, _n_heaters(spec)
+    assert n_mzi == 6
+    assert _count(counts, "heater_mzi") == n_mzi
+    assert _count(counts, "phase_screen_heater") == spec.n_ports
+    assert _count(counts, "io_coupler") == 2 * spec.n_ports
+
+    heater_labels = _texts(layout, top, HEATER_LABEL_LAYER)
+    assert sorted(heater_labels) == sorted(spec.heater_names)
+    assert len(heater_labels) == n_heaters == 16
+
+    pad_labels = _texts(layout, top, PAD_LABEL_LAYER)
+    heater_pads = [t for t in pad_labels if not t.startswith("gnd_")]
+    assert sorted(heater_pads) == sorted(spec.heater_names)
+    ground_pads = [t for t in pad_labels if t.startswith("gnd_")]
+    assert len(ground_pads) == spec.n_columns + 1
+    assert _count(counts, "pad") == n_heaters + len(ground_pads)
+
+    heater_layer = layout.layer(47, 0)
+    heater_polys = kdb.Region(top.begin_shapes_rec(heater_layer)).merged()
+    assert heater_polys.count() == n_heaters, "one merged heater strip per heater"
+    metal = kdb.Region(top.begin_shapes_rec(layout.layer(49, 0))).merged()
+    assert metal.count() == len(pad_labels), "one metal island per pad net"
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+@pytest.mark.parametrize("n", [4, 8])
+def test_lvs_matches_simulation_netlist(topology, n, mesh4, mesh8):
+    layout = (mesh4 if n == 4 else mesh8)[topology]
+    assert compare_connectivity(layout, build_mesh(topology, n)) == []
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+@pytest.mark.parametrize("n", [4, 8])
+def test_every_heater_wired_to_its_own_pad(topology, n, mesh4, mesh8):
+    layout = (mesh4 if n == 4 else mesh8)[topology]
+    assert check_electrical(layout) == []
+
+
+def test_layout_netlist_collapses_routes(mesh4):
+    net = layout_netlist(mesh4["clements"])
+    spec = build_mesh("clements", 4)
+    assert set(net["instances"]) == {m.name for m in spec.mzis} | {f"screen_p{k}" for k in range(4)}
+    assert net["ports"]["in0"] == "mzi_c0_r0,o2" and net["ports"]["in1"] == "mzi_c0_r0,o1"
+    assert net["connections"]["mzi_c0_r0,o3"] == "mzi_c2_r0,o2", "port 0 skips column 1 straight through"
+    assert net["warnings"] == []
+
+
+def test_lvs_fails_on_swapped_waveguides():
+    spec = build_mesh("clements", 4)
+    links = optical_links(spec)
+    i = links.index(("mzi_c0_r0,o4", "mzi_c1_r1,o2"))
+    j = links.index(("mzi_c0_r2,o3", "mzi_c1_r1,o1"))
+    links[i] = ("mzi_c0_r0,o4", "mzi_c1_r1,o1")
+    links[j] = ("mzi_c0_r2,o3", "mzi_c1_r1,o2")
+    bad = mesh_layout(spec, links=tuple(links), wiring="none")
+    errors = compare_connectivity(bad, spec)
+    assert "mzi_c0_r0,o4 connects to mzi_c1_r1,o1 in layout, to mzi_c1_r1,o2 in netlist" in errors
+    assert "mzi_c0_r2,o3 connects to mzi_c1_r1,o2 in layout, to mzi_c1_r1,o1 in netlist" in errors
+    assert not any("mzi_c2" in e or "screen" in e for e in errors), errors
+
+
+def test_lvs_fails_against_another_topology(mesh4):
+    errors = compare_connectivity(mesh4["clements"], build_mesh("reck", 4))
+    assert any("is in the netlist but not in the layout" in e for e in errors)
+    assert any("is in the layout but not in the netlist" in e for e in errors)
+
+
+def test_electrical_check_finds_opens_and_shorts(mesh4):
+    spec = build_mesh("clements", 4)
+    unwired = mesh_layout(spec, wiring="none")
+    errors = check_electrical(unwired)
+    opens = {e.split()[0] for e in errors if e.endswith("reaches pads [], expected only its own pad")}
+    assert opens == set(spec.heater_names)
+    assert any(e.startswith("ground of mzi_c0_r0") for e in errors)
+
+    shorted = mesh4["clements"].dup()
+    pads = pad_positions(shorted)
+    (xa, ya), (xb, yb) = pads["mzi_c0_r0_phi"], pads["mzi_c0_r0_theta"]
+    assert ya == yb
+    shorted.add_polygon([(xa, ya - 5), (xb, ya - 5), (xb, ya + 5), (xa, ya + 5)], layer=(49, 0))
+    errors = check_electrical(shorted)
+    assert any(e.startswith("mzi_c0_r0_phi is shorted to") and "mzi_c0_r0_theta" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_heater_positions_one_per_heater_all_distinct(topology, mesh4, tmp_path):
+    spec = build_mesh(topology, 4)
+    layout = mesh4[topology]
+    pos = heater_positions(layout)
+    assert set(pos) == set(spec.heater_names)
+    assert len(set(pos.values())) == len(pos)
+    for site in spec.mzis:
+        assert pos[f"{site.name}_phi"][1] == pytest.approx(-site.row * PITCH_Y), "phi on the upper input row"
+        assert -(site.row + 1) * PITCH_Y < pos[f"{site.name}_theta"][1] < -site.row * PITCH_Y
+    assert pos["mzi_c1_r1_phi"][0] > pos["mzi_c0_r0_theta"][0] or topology == "reck"
+    back = heater_positions(gf.import_gds(layout.write_gds(gdspath=tmp_path / "m.gds")))
+    assert back.keys() == pos.keys()
+    assert all(np.allclose(back[k], pos[k], atol=1e-3) for k in pos)
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_waveguide_lengths_name_the_netlist_waveguides(topology, mesh4):
+    from ffzero_photonics.photonic.netlist import mesh_netlist, mesh_settings
+
+    spec = build_mesh(topology, 4)
+    lengths = waveguide_lengths(mesh4[topology], spec)
+    wg = mesh_netlist(spec, with_waveguides=True)
+    assert set(lengths) == {k for k, v in wg["instances"].items() if v["component"] == "waveguide"}
+    gap = mesh4[topology].info["mzi_pitch_x"] - (cells.heater_mzi(port_spacing=PITCH_Y).xsize)
+    assert lengths["wg_p1_c1"] == pytest.approx(gap, abs=1e-3), "neighbouring columns: one straight across the gap"
+    assert lengths["wg_p0_c2"] == pytest.approx(gap + mesh4[topology].info["mzi_pitch_x"], abs=1e-3), "skips column 1"
+    settings = mesh_settings(
+        spec, np.zeros(spec.n_params), with_waveguides=True, waveguides={k: {"length": v} for k, v in lengths.items()}
+    )
+    assert settings["wg_p0_c2"]["length"] == lengths["wg_p0_c2"]
+    assert canonical_graph(wg) == canonical_graph(mesh_netlist(spec)), "waveguides collapse in the canonical graph"
+
+
+def test_edge_couplers_layout_passes_lvs():
+    spec = build_mesh("reck", 4)
+    c = mesh_layout(spec, coupler="edge", wiring="none")
+    assert compare_connectivity(c, spec) == []
+
+
+def test_mzi_pitch_too_small_is_rejected():
+    with pytest.raises(ValueError, match="mzi_pitch_x=300"):
+        mesh_layout(build_mesh("clements", 4), mzi_pitch_x=300.0)
+    with pytest.raises(ValueError, match="wiring"):
+        mesh_layout(build_mesh("clements", 4), wiring="magic")
+    with pytest.raises(ValueError, match="port_pitch_y=50"):
+        mesh_layout(build_mesh("clements", 4), port_pitch_y=50.0)
+
+
+# ---------------------------------------------------------------- chip
+
+
+@pytest.fixture(scope="module")
+def chip():
+    return chip_layout([build_mesh("clements", 4), build_mesh("reck", 4)])
+
+
+def test_chip_labels_taps_and_lvs(chip, tmp_path):
+    specs = [build_mesh("clements", 4), build_mesh("reck", 4)]
+    expected = [f"L{l}_{h}" for l, s in enumerate(specs) for h in s.heater_names]
+    layout, top = _read_gds(chip.write_gds(gdspath=tmp_path / "chip.gds"))
+    assert sorted(_texts(layout, top, HEATER_LABEL_LAYER)) == sorted(expected)
+    pads = [t for t in _texts(layout, top, PAD_LABEL_LAYER) if "gnd_" not in t]
+    assert sorted(pads) == sorted(expected)
+    counts = _child_counts(layout, top)
+    assert _count(counts, "tap_detector") == 4
+    assert _count(counts, "heater_mzi") == sum(s.n_mzis for s in specs)
+    assert compare_connectivity(chip, specs) == []
+    assert check_electrical(chip) == []
+    assert set(heater_positions(chip)) == set(expected)
+
+
+def test_chip_rejects_mixed_port_counts():
+    with pytest.raises(ValueError, match="same number of ports"):
+        chip_layout([build_mesh("clements", 4), build_mesh("clements", 6)])
+
+
+# ---------------------------------------------------------------- export
+
+
+def test_export_writes_gds_csv_png_with_wrapped_phases(tmp_path):
+    specs = [build_mesh("clements", 4), build_mesh("reck", 4)]
+    rng = np.random.default_rng(0)
+    params = [rng.uniform(-10, 10, s.n_params) for s in specs]
+    params[0][0] = -1e-18
+    out = tmp_path / "chip.gds"
+    res = export_chip(specs, params, out, p_pi_mW=25.0, resistance_ohm=800.0)
+    assert res.gds_path == out and out.exists()
+    assert res.csv_path == tmp_path / "chip_heaters.csv" and res.png_path == tmp_path / "chip.png"
+    assert res.png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chip.gds", "chip.png", "chip_heaters.csv"]
+
+    rows = list(csv.DictReader(open(res.csv_path)))
+    names = [f"L{l}_{h}" for l, s in enumerate(specs) for h in s.heater_names]
+    assert [r["heater"] for r in rows] == names
+    assert tuple(rows[0]) == HEATER_TABLE_COLUMNS
+    phases = np.array([float(r["phase_rad"]) for r in rows])
+    wrapped = np.mod(np.concatenate(params), 2 * np.pi)
+    wrapped[wrapped >= 2 * np.pi] = 0.0
+    assert np.all((phases >= 0) & (phases < 2 * np.pi))
+    np.testing.assert_allclose(phases, wrapped, atol=1e-12)
+    power = np.array([float(r["power_mW"]) for r in rows])
+    np.testing.assert_allclose(power, phases / np.pi * 25.0)
+    np.testing.assert_allclose([float(r["voltage_V"]) for r in rows], np.sqrt(power * 1e-3 * 800.0))
+
+    layout, top = _read_gds(out)
+    assert len(_texts(layout, top, HEATER_LABEL_LAYER)) == len(rows) == res.n_heaters
+    pads = pad_positions(gf.import_gds(out))
+    for r in rows:
+        assert r["pad"] == f"pad_{r['heater']}"
+        assert (float(r["pad_x_um"]), float(r["pad_y_um"])) == pytest.approx(pads[r["heater"]], abs=1e-3)
+
+
+def test_export_without_params_leaves_drive_blank(tmp_path):
+    spec = build_mesh("clements", 4)
+    res = export_chip(spec, None, tmp_path / "mesh.gds")
+    rows = list(csv.DictReader(open(res.csv_path)))
+    assert [r["heater"] for r in rows] == list(spec.heater_names)
+    assert all(r["phase_rad"] == r["power_mW"] == r["voltage_V"] == "" for r in rows)
+
+
+def test_export_validates_params(tmp_path):
+    specs = [build_mesh("clements", 4), build_mesh("reck", 4)]
+    good = [np.zeros(s.n_params) for s in specs]
+    with pytest.raises(ValueError, match=r"layer 1 has shape \(15,\), expected \(16,\)"):
+        export_chip(specs, [good[0], np.zeros(15)], tmp_path / "x.gds")
+    with pytest.raises(ValueError, match="1 layer vectors but the chip has 2 layers"):
+        export_chip(specs, [good[0]], tmp_path / "x.gds")
+    with pytest.raises(ValueError, match="non-finite"):
+        export_chip(specs, [good[0], np.full(16, np.nan)], tmp_path / "x.gds")
+    with pytest.raises(ValueError, match=r"\.gds"):
+        export_chip(specs, good, tmp_path / "x.oas")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_is_atomic(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(export_mod, "render_png", boom)
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        export_chip(build_mesh("clements", 4), None, tmp_path / "chip.gds")
+    assert list(tmp_path.iterdir()) == [], "no half-written or temporary files"
