@@ -85,10 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mesh", default=None, help="clements | reck")
     p.add_argument("--ports", type=_positive_int, default=None, help="ports per mesh (16, 25, 64, ...)")
     p.add_argument("--layers", type=_positive_int, default=None, help="number of mesh layers")
+    p.add_argument("--chip", default=None,
+                   help="train a chip served by `ffzero chip serve` (tcp://HOST:PORT; token from $FFZERO_CHIP_TOKEN)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = sub.add_parser("evaluate", help="reload a run directory's checkpoint and evaluate it on the test split")
     e.add_argument("run_dir")
+
+    from .lab.serve_cli import add_chip_parser, add_sweep_parser
+
+    add_chip_parser(sub)
+    add_sweep_parser(sub)
 
     x = sub.add_parser("export-gds", help="write the GDS layout (+ heater table and PNG preview) of a mesh or trained chip")
     x.add_argument("--from", dest="run_dir", default=None, help="a photonic run directory: export the trained chip")
@@ -115,7 +122,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 MODEL_OPTIONS = {
     "mlp": ("hidden", "activation"),
     "cnn": ("channels", "kernel", "activation"),
-    "photonic": ("mesh", "ports", "layers"),
+    "photonic": ("mesh", "ports", "layers", "chip"),
 }
 
 
@@ -139,7 +146,7 @@ def spec_from_args(args: argparse.Namespace):
         train["n_dirs"] = args.dirs
     train.update(paradigm=args.paradigm, seed=args.seed)
     options: dict[str, Any] = {}
-    for key in ("hidden", "activation", "channels", "kernel", "mesh", "ports", "layers"):
+    for key in ("hidden", "activation", "channels", "kernel", "mesh", "ports", "layers", "chip"):
         value = getattr(args, key)
         if value is not None:
             if key not in MODEL_OPTIONS[args.model]:
@@ -210,7 +217,20 @@ def cmd_export_gds(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export-gds": cmd_export_gds}
+def cmd_chip(args: argparse.Namespace) -> int:
+    from .lab.serve_cli import cmd_chip_serve
+
+    return cmd_chip_serve(args)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .lab.serve_cli import cmd_sweep as run_sweep
+
+    return run_sweep(args)
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export-gds": cmd_export_gds, "chip": cmd_chip,
+            "sweep": cmd_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -220,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as exc:
         print(f"ffzero: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, FileNotFoundError, TypeError) as exc:
+    except (ValueError, FileNotFoundError, TypeError, ConnectionError, PermissionError) as exc:
         print(f"ffzero: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -33,6 +33,13 @@ def build_model(kind: str, data: Any, *, seed: int = 0, **options: Any):
             seed=seed,
         )
     if kind == "photonic":
+        if options.get("chip"):
+            from .lab.client import RemoteChip
+
+            extra = sorted(k for k in options if k != "chip")
+            if extra:
+                raise ValueError(f"a remote chip is configured where it is served; drop {', '.join('--' + k for k in extra)}")
+            return RemoteChip(options["chip"])
         from .photonic.chip import PhotonicChip
 
         return PhotonicChip.for_data(data, seed=seed, **options)
@@ -50,6 +57,10 @@ def model_from_config(kind: str, config: dict[str, Any]):
 
         return CNN(**config)
     if kind == "photonic":
+        if "url" in config:
+            from .lab.client import RemoteChip
+
+            return RemoteChip(config["url"])
         from .photonic.chip import PhotonicChip
 
         return PhotonicChip.from_config(config)

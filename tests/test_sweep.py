@@ -1,0 +1,135 @@
+"""Sweeps: grid expansion, atomic per-cell results, skip on re-run, failures recorded, summaries, Dask."""
+
+import argparse
+import csv
+import json
+
+import pytest
+
+from ffzero_photonics import sweep
+from ffzero_photonics.cli import DEFAULTS
+from ffzero_photonics.lab.serve_cli import add_sweep_parser, cmd_sweep
+
+SMALL = """
+model = "mlp"
+dataset = "iris"
+[model_options]
+hidden = [4]
+[train]
+epochs = 1
+batch_size = 32
+"""
+
+
+def write(tmp_path, text, name="sweep.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_grid_expands_to_validated_cells(tmp_path):
+    path = write(tmp_path, SMALL + """
+[grid]
+seed = [0, 1, 2]
+train.lr = [0.001, 0.003]
+model_options.hidden = [[4], [8, 8]]
+""")
+    base, axes = sweep.load_sweep(path)
+    assert list(axes) == ["train.seed", "train.lr", "model_options.hidden"]
+    cells = sweep.expand(base, axes)
+    assert len(cells) == 12 and len({c.id for c in cells}) == 12
+    cell = cells[-1]
+    assert cell.values == {"train.seed": 2, "train.lr": 0.003, "model_options.hidden": [8, 8]}
+    assert cell.spec["train"]["seed"] == 2 and cell.spec["train"]["lr"] == 0.003
+    assert cell.spec["model_options"] == {"hidden": [8, 8]}
+    assert cell.spec["train"]["epochs"] == 1  # the file wins over the paradigm's defaults ...
+    assert cell.spec["train"]["optimizer"] == DEFAULTS["ffzero"]["optimizer"]  # ... which fill the rest
+    assert cell.id.startswith("seed=2_lr=0.003_hidden=8,8-")
+    assert [c.id for c in sweep.expand(base, axes)] == [c.id for c in cells]  # stable ids
+    assert len(sweep.expand(*sweep.load_sweep(write(tmp_path, SMALL, "one.toml")))) == 1
+
+
+@pytest.mark.parametrize("text,match", [
+    ("[grid]\ntrain.lrr = [1]\n", "no field 'lrr'"),
+    ("[grid]\nepochs = [1, 2]\n", "not a run field"),
+    ("[grid]\nseed = []\n", "non-empty list"),
+    ("[grid]\ntrain.lr = [-1.0]\n", "lr must be a positive"),
+    ("colour = 1\n", "unknown key"),
+    ("[grid\n", "not valid TOML"),
+])
+def test_bad_sweep_files_fail_before_running(tmp_path, text, match):
+    with pytest.raises(ValueError, match=match) as err:
+        sweep.expand(*sweep.load_sweep(write(tmp_path, SMALL + text if "[grid" in text else text + SMALL)))
+    assert "\n" not in str(err.value)
+
+
+GRID = SMALL + """
+[grid]
+dataset = ["iris", "npz:/nonexistent/data.npz"]
+seed = [0, 1]
+"""
+
+
+def sweep_args(path, out, **kw):
+    parser = argparse.ArgumentParser()
+    add_sweep_parser(parser.add_subparsers(dest="command"))
+    extra = [f"--{k}={v}" for k, v in kw.items()]
+    return parser.parse_args(["sweep", str(path), "--out", str(out), "--no-progress", *extra])
+
+
+def check_outputs(out, n_ok, n_failed):
+    cells = sorted((out / "cells").iterdir())
+    assert len(cells) == n_ok + n_failed
+    results = [json.loads((c / "result.json").read_text()) for c in cells if (c / "result.json").exists()]
+    errors = [json.loads((c / "error.json").read_text()) for c in cells if (c / "error.json").exists()]
+    assert len(results) == n_ok and len(errors) == n_failed
+    assert all(r["status"] == "ok" and 0 <= r["test_accuracy"] <= 1 and r["queries"] > 0 for r in results)
+    assert all(e["status"] == "failed" and "nonexistent" in e["error"] for e in errors)
+    assert not list(out.rglob("*.tmp"))
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert len(rows) == n_ok + n_failed
+    assert set(rows[0]) == {"cell", "dataset", "train.seed", "status", "test_accuracy", "queries", "wall_time_s", "error"}
+    assert sorted(r["status"] for r in rows) == ["failed"] * n_failed + ["ok"] * n_ok
+    md = (out / "summary.md").read_text()
+    assert md.count("\n| ") == n_ok + n_failed + 1 and f"{n_ok} of {n_ok + n_failed} cells finished" in md
+    return results
+
+
+def test_sweep_records_failures_and_rerun_skips_finished_cells(tmp_path, monkeypatch, capsys):
+    path, out = write(tmp_path, GRID), tmp_path / "out"
+    assert cmd_sweep(sweep_args(path, out, workers=0)) == 1  # a failed cell: non-zero exit, others ran
+    assert "4 cells: 2 finished, 2 failed" in capsys.readouterr().out
+    first = check_outputs(out, 2, 2)
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("result.json")}
+
+    ran = []
+    real = sweep.run_cell
+    monkeypatch.setattr(sweep, "run_cell", lambda cid, *a: ran.append(cid) or real(cid, *a))
+    records = sweep.run_sweep(path, out, workers=0, progress=False, log=lambda m: None)
+    assert len(ran) == 2 and all("nonexistent" in r["error"] for r in records if r["cell"] in ran)  # only failed cells re-run
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("result.json")} == stamps
+    assert check_outputs(out, 2, 2) == first
+
+
+def test_sweep_on_local_processes(tmp_path):
+    """Two spawned worker processes; four one-epoch iris cells, two of them failing fast."""
+    path, out = write(tmp_path, GRID), tmp_path / "out"
+    records = sweep.run_sweep(path, out, workers=2, progress=False, log=lambda m: None)
+    assert [r["status"] for r in records] == ["ok", "ok", "failed", "failed"]
+    check_outputs(out, 2, 2)
+
+
+@pytest.mark.slow
+def test_sweep_on_a_dask_local_cluster(tmp_path):
+    """A two-process LocalCluster; three one-epoch iris cells (bounded as is, FFZERO_BOUNDED=1 or not).
+
+    Marked slow only because starting the cluster's four processes costs ~10 s of CPU (40 s on a loaded machine).
+    """
+    distributed = pytest.importorskip("distributed")
+    path, out = write(tmp_path, SMALL + "[grid]\nseed = [0, 1, 2]\n"), tmp_path / "out"
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+                                  host="127.0.0.1", silence_logs=50) as cluster:
+        records = sweep.run_sweep(path, out, scheduler=cluster.scheduler_address, progress=False, log=lambda m: None)
+    assert [r["status"] for r in records] == ["ok"] * 3
+    assert all((out / "cells" / r["cell"] / "result.json").exists() for r in records)
+    assert len(list(csv.DictReader((out / "summary.csv").open()))) == 3
