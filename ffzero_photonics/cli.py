@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .argtypes import int_list, positive_float, positive_int
 from .trainer import PARADIGMS
 
 EXIT_USAGE = 2
@@ -22,36 +23,6 @@ class _Parser(argparse.ArgumentParser):
         raise CLIError(message)
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ffzero", description="Design and train photonic neural networks without backpropagation.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -60,14 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", default="mlp", help="mlp | cnn | photonic (default mlp)")
     t.add_argument("--paradigm", default="ffzero", help=f"{' | '.join(PARADIGMS)} (default ffzero)")
     t.add_argument("--dataset", default="digits", help="digits | iris | wine | f1 | f2 | idx:PATH | npz:PATH")
-    t.add_argument("--epochs", type=_positive_int, default=None, help="epochs per layer (local) or in total (global)")
+    t.add_argument("--epochs", type=positive_int, default=None, help="epochs per layer (local) or in total (global)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default=None, help="run directory (default runs/<model>-<paradigm>-<dataset>-s<seed>)")
     g = t.add_argument_group("method hyper-parameters (defaults: the tuned recipe, see README)")
-    g.add_argument("--batch-size", type=_positive_int, default=None)
-    g.add_argument("--lr", type=_positive_float, default=None)
-    g.add_argument("--eps", type=_positive_float, default=None)
-    g.add_argument("--dirs", type=_positive_int, default=None, help="K random directions per step")
+    g.add_argument("--batch-size", type=positive_int, default=None)
+    g.add_argument("--lr", type=positive_float, default=None)
+    g.add_argument("--eps", type=positive_float, default=None)
+    g.add_argument("--dirs", type=positive_int, default=None, help="K random directions per step")
     g.add_argument("--scheme", default=None, help="central | forward differences")
     g.add_argument("--directions", default=None, help="sphere | gaussian")
     g.add_argument("--optimizer", default=None, help="sgd | adam")
@@ -75,16 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--loss", default=None, help="auto | hinge | cosine | mse")
     g.add_argument("--prototypes", default=None, help="auto | simplex | onehot")
     g.add_argument("--margin", type=float, default=None)
-    g.add_argument("--proj-dim", type=_positive_int, default=None)
+    g.add_argument("--proj-dim", type=positive_int, default=None)
     d = t.add_argument_group("digital models")
-    d.add_argument("--hidden", type=_int_list, default=None, help="MLP hidden widths, e.g. 100,100,100")
+    d.add_argument("--hidden", type=int_list, default=None, help="MLP hidden widths, e.g. 100,100,100")
     d.add_argument("--activation", default=None, help="tanh | relu | leaky_relu | gelu | sigmoid | none")
-    d.add_argument("--channels", type=_int_list, default=None, help="CNN channels per conv layer, e.g. 4,4")
-    d.add_argument("--kernel", type=_positive_int, default=None, help="CNN kernel size")
+    d.add_argument("--channels", type=int_list, default=None, help="CNN channels per conv layer, e.g. 4,4")
+    d.add_argument("--kernel", type=positive_int, default=None, help="CNN kernel size")
     p = t.add_argument_group("photonic chip")
     p.add_argument("--mesh", default=None, help="clements | reck")
-    p.add_argument("--ports", type=_positive_int, default=None, help="ports per mesh (16, 25, 64, ...)")
-    p.add_argument("--layers", type=_positive_int, default=None, help="number of mesh layers")
+    p.add_argument("--ports", type=positive_int, default=None, help="ports per mesh (16, 25, 64, ...)")
+    p.add_argument("--layers", type=positive_int, default=None, help="number of mesh layers")
     p.add_argument("--chip", default=None,
                    help="train a chip served by `ffzero chip serve` (tcp://HOST:PORT; token from $FFZERO_CHIP_TOKEN)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -100,11 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("export-gds", help="write the GDS layout (+ heater table and PNG preview) of a mesh or trained chip")
     x.add_argument("--from", dest="run_dir", default=None, help="a photonic run directory: export the trained chip")
     x.add_argument("--mesh", default="clements", help="clements | reck (untrained layout)")
-    x.add_argument("--ports", type=_positive_int, default=8)
-    x.add_argument("--layers", type=_positive_int, default=1)
+    x.add_argument("--ports", type=positive_int, default=8)
+    x.add_argument("--layers", type=positive_int, default=1)
     x.add_argument("--out", required=True, help="path of the .gds file to write")
-    x.add_argument("--p-pi-mw", type=_positive_float, default=20.0, help="heater power for a pi phase shift (mW)")
-    x.add_argument("--resistance-ohm", type=_positive_float, default=1000.0, help="heater resistance (ohm)")
+    x.add_argument("--p-pi-mw", type=positive_float, default=20.0, help="heater power for a pi phase shift (mW)")
+    x.add_argument("--resistance-ohm", type=positive_float, default=1000.0, help="heater resistance (ohm)")
     return parser
 
 

@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..argtypes import non_negative_float, non_negative_int, port
+
 CHIP_DEFAULTS = {"n_features": 64, "image_shape": [8, 8]}
 INSTRUMENT_KEYS = ("p_pi_mW", "max_power_mW", "latency_s", "settle_s", "integrate_s", "sleep")
 TOKEN_ENV = "FFZERO_CHIP_TOKEN"
@@ -112,36 +114,6 @@ def build_chip(config: dict[str, Any]):
 
 
 # ---------- ffzero chip serve ----------
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a non-negative finite number, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def add_chip_parser(subparsers) -> argparse.ArgumentParser:
     """``ffzero chip serve --config CHIP.toml [--host] [--port] [--token] [--latency-s] [--settle-s] [--integrate-s]``."""
     chip = subparsers.add_parser("chip", help="serve a (simulated) chip to remote trainers")
@@ -149,11 +121,11 @@ def add_chip_parser(subparsers) -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve a simulated chip over ZeroMQ until SIGINT/SIGTERM")
     s.add_argument("--config", required=True, help="CHIP.toml with a [chip] table (PhotonicChip options)")
     s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need --token)")
-    s.add_argument("--port", type=_port, default=0, help="TCP port (default 0: any free port)")
+    s.add_argument("--port", type=port, default=0, help="TCP port (default 0: any free port)")
     s.add_argument("--token", default=None, help=f"shared secret clients must send (default ${TOKEN_ENV})")
-    s.add_argument("--latency-s", type=_non_negative_float, default=None, help="modelled latency per request")
-    s.add_argument("--settle-s", type=_non_negative_float, default=None, help="modelled settling time per heater setting")
-    s.add_argument("--integrate-s", type=_non_negative_float, default=None, help="modelled detector integration per read")
+    s.add_argument("--latency-s", type=non_negative_float, default=None, help="modelled latency per request")
+    s.add_argument("--settle-s", type=non_negative_float, default=None, help="modelled settling time per heater setting")
+    s.add_argument("--integrate-s", type=non_negative_float, default=None, help="modelled detector integration per read")
     s.add_argument("--sleep", action="store_true", help="really wait the modelled lab time")
     return chip
 
@@ -192,7 +164,7 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("sweep_file", metavar="SWEEP.toml")
     s.add_argument("--out", required=True, help="sweep directory (cells/, summary.csv, summary.md)")
     s.add_argument("--scheduler", default=None, help="Dask distributed scheduler, e.g. tcp://HOST:8786")
-    s.add_argument("--workers", type=_non_negative_int, default=None,
+    s.add_argument("--workers", type=non_negative_int, default=None,
                    help="local worker processes (default: CPU count; 0 = in this process)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     return s
