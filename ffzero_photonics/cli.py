@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=positive_int, default=None, help="number of mesh layers")
     p.add_argument("--chip", default=None,
                    help="train a chip served by `ffzero chip serve` (tcp://HOST:PORT; token from $FFZERO_CHIP_TOKEN)")
+    from .study import add_chip_config_arguments, add_study_parser
+
+    add_chip_config_arguments(p)
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = sub.add_parser("evaluate", help="reload a run directory's checkpoint and evaluate it on the test split")
@@ -67,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_chip_parser(sub)
     add_sweep_parser(sub)
+    add_study_parser(sub)
 
     x = sub.add_parser("export-gds", help="write the GDS layout (+ heater table and PNG preview) of a mesh or trained chip")
     x.add_argument("--from", dest="run_dir", default=None, help="a photonic run directory: export the trained chip")
@@ -123,6 +127,12 @@ def spec_from_args(args: argparse.Namespace):
             if key not in MODEL_OPTIONS[args.model]:
                 raise CLIError(f"--{key} does not apply to --model {args.model}")
             options[key] = list(value) if isinstance(value, tuple) else value
+    from .study import chip_options_from_args
+
+    chip_options = chip_options_from_args(args)
+    if chip_options and args.model != "photonic":
+        raise CLIError("--chip-config, --nonideal, --wavelength and --instance-seed need --model photonic")
+    options = {**chip_options, **options}
     return RunSpec(model=args.model, model_options=options, dataset=args.dataset, train=TrainConfig(**train))
 
 
@@ -200,7 +210,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return run_sweep(args)
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export-gds": cmd_export_gds, "chip": cmd_chip,
+def cmd_study(args: argparse.Namespace) -> int:
+    from .study import cmd_study as run_study
+
+    return run_study(args)
+
+
+COMMANDS = {"study": cmd_study, "train": cmd_train, "evaluate": cmd_evaluate, "export-gds": cmd_export_gds, "chip": cmd_chip,
             "sweep": cmd_sweep}
 
 

@@ -114,3 +114,13 @@ def test_photonic_bp_ad_through_the_compiled_twin(digits_raw):
     tr = Trainer(paradigm="bp-ad", epochs=10, batch_size=32, lr=1e-2, optimizer="adam")
     tr.fit(chip, digits_raw)
     assert tr.evaluate(chip, digits_raw)["test_accuracy"] > 0.6
+
+
+def test_candidates_for_an_earlier_layer_only(digits_raw):
+    chip = PhotonicChip.for_data(digits_raw, ports=16, layers=2)
+    x = digits_raw.X_train[:3]
+    cand = np.random.default_rng(1).uniform(0, 2 * np.pi, (2, chip.layer_info(0).n_params))
+    out = chip.query(x, 1, {0: cand})
+    assert out.shape == (2, 3, 16)
+    chip.set_params(0, cand[1])
+    np.testing.assert_allclose(chip.query(x, 1)[0], out[1], atol=1e-12)

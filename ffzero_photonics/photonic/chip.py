@@ -18,6 +18,28 @@ from .compiled import CompiledMesh
 from .decompose import haar_phases
 from .encoding import ImageEncoder, VectorEncoder
 from .mesh_spec import MeshSpec, build_mesh
+from .nonideal import (
+    DESIGN_WAVELENGTH_UM,
+    EnergyModel,
+    NonIdealConfig,
+    apply_crosstalk,
+    as_config,
+    column_loss_amplitude,
+    couplings_at_wavelength,
+    crosstalk_matrix,
+    detect,
+    draw_couplings,
+    draw_mzi_loss,
+    draw_phase_offsets,
+    draw_responsivity,
+    drift_step,
+    drive_phases,
+    effect_rng,
+    grid_heater_positions,
+    heater_power_mW,
+    layout_heater_positions,
+    phase_scale,
+)
 
 INITS = ("haar", "identity", "uniform")
 
@@ -39,6 +61,9 @@ class PhotonicChip:
         input_power: float = 1.0,
         init: str = "haar",
         seed: int = 0,
+        nonideal: NonIdealConfig | dict | None = None,
+        wavelength_um: float = DESIGN_WAVELENGTH_UM,
+        instance_seed: int = 0,
     ):
         if not isinstance(layers, (int, np.integer)) or layers < 1:
             raise ValueError(f"a chip needs at least one layer, got layers={layers!r}")
@@ -46,6 +71,13 @@ class PhotonicChip:
             raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
         if not (np.isfinite(input_power) and input_power > 0):
             raise ValueError(f"input_power must be positive, got {input_power!r}")
+        if isinstance(wavelength_um, bool) or not (np.isfinite(wavelength_um) and wavelength_um > 0):
+            raise ValueError(f"wavelength_um must be a positive number of micrometres, got {wavelength_um!r}")
+        if isinstance(instance_seed, bool) or not isinstance(instance_seed, (int, np.integer)) or instance_seed < 0:
+            raise ValueError(f"instance_seed must be a non-negative integer, got {instance_seed!r}")
+        self.nonideal = as_config(nonideal)
+        self.wavelength_um = float(wavelength_um)
+        self.instance_seed = int(instance_seed)
         self.specs: list[MeshSpec] = [build_mesh(mesh, int(ports)) for _ in range(int(layers))]
         self.activation = EOActivation(alpha=alpha, gain=gain, phase_bias=phase_bias)
         self.encoder = _encoder(int(n_features), int(ports), image_shape)
@@ -55,6 +87,8 @@ class PhotonicChip:
             n_features=int(n_features), ports=int(ports), layers=int(layers), mesh=mesh,
             image_shape=list(image_shape) if image_shape else None, alpha=alpha, gain=gain,
             phase_bias=phase_bias, input_power=input_power, init=init, seed=seed,
+            nonideal=self.nonideal.to_dict(compact=True) or None, wavelength_um=self.wavelength_um,
+            instance_seed=self.instance_seed,
         )
         self._infos = [
             LayerInfo(
@@ -66,6 +100,8 @@ class PhotonicChip:
         rng = np.random.default_rng(seed)
         self._state = ParamState(self._infos, [_initial_phases(spec, init, rng) for spec in self.specs])
         self.counter = QueryCounter()
+        self.energy_model = EnergyModel()
+        self._fabricate(int(seed))
 
     # ---------- construction ----------
     @classmethod
@@ -107,15 +143,38 @@ class PhotonicChip:
         """Detector powers of ``layer`` (monitor taps, or the output detectors of the last layer)."""
         x = check_inputs(x, self.n_inputs)
         settings, m = check_settings(self._infos, layer, settings)
+        if not self._ideal_path:
+            return self._query_physical(x, layer, settings, m)
         fields = self.encoder.encode(x) * np.sqrt(self.input_power)
         fields = fields[None]
         for l in range(layer + 1):
             params = settings.get(l, self._state.params[l][None, :])
-            fields = self.meshes[l].propagate(params, fields if fields.shape[0] > 1 else fields[0])
+            fields = _propagate(self.meshes[l], params, fields)
             if l < layer:
                 fields = self.activation(fields)
         self.counter.record(m, len(x), layer + 1)
         return self._readout(np, fields, layer)
+
+    def _query_physical(self, x: np.ndarray, layer: int, settings: dict, m: int) -> np.ndarray:
+        """``query`` through the fabricated instance: drive, crosstalk, offsets, drift, dispersion, detectors."""
+        self.advance_drift(1)
+        fields = (self.encoder.encode(x) * np.sqrt(self.input_power))[None]
+        for l in range(layer + 1):
+            phases = self.physical_phases(l, settings.get(l, self._state.params[l][None, :]))
+            fields = _propagate(self._phys_meshes[l], phases, fields)
+            if self._column_amp[l] != 1.0:
+                fields = fields * self._column_amp[l]
+            if l < layer:
+                fields = self.activation(fields)
+        self.counter.record(m, len(x), layer + 1)
+        power = self._readout(np, fields, layer)
+        det = self.nonideal.detection
+        if not det.enabled:
+            return power
+        return detect(
+            power, det, self._noise_rng, responsivity=self._responsivity[layer],
+            reference_power=self.reference_power, full_scale=self.full_scale[layer],
+        )
 
     def _readout(self, xp, fields, layer: int):
         if layer < self.n_layers - 1:
@@ -147,10 +206,130 @@ class PhotonicChip:
         for l, p in enumerate(params):
             self.set_params(l, np.asarray(p))
 
+    # ---------- the fabricated instance (simulation-only views and controls) ----------
+    def _fabricate(self, seed: int) -> None:
+        """Draw this instance's static errors once and build the physical meshes at the chip's wavelength."""
+        cfg, fab, inst = self.nonideal, self.nonideal.fabrication, self.instance_seed
+        self._ideal_path = cfg.is_ideal and self.wavelength_um == DESIGN_WAVELENGTH_UM
+        n, n_layers = self.specs[0].n_ports, len(self.specs)
+        rng = {name: effect_rng(seed, inst, name) for name in ("coupler", "mzi_loss", "phase_offset", "responsivity")}
+        self._coupling = [
+            draw_couplings(s.n_mzis, fab.coupler_std, rng["coupler"]) if fab.coupler_std > 0 else np.full((s.n_mzis, 2), 0.5)
+            for s in self.specs
+        ]
+        self._mzi_loss_dB = [
+            draw_mzi_loss(s.n_mzis, fab.mzi_loss_dB, fab.mzi_loss_std_dB, rng["mzi_loss"]) for s in self.specs
+        ]
+        self._offsets = [draw_phase_offsets(s.n_params, fab.phase_offset_std, rng["phase_offset"]) for s in self.specs]
+        std = cfg.detection.responsivity_std
+        self._responsivity = [
+            draw_responsivity(n, std, rng["responsivity"]) if std > 0 else None for _ in range(n_layers)
+        ]
+        self._column_amp = [column_loss_amplitude(s.n_columns, fab.column_loss_dB) for s in self.specs]
+        self._drift = [np.zeros(s.n_params) for s in self.specs]
+        self._drift_rng = effect_rng(seed, inst, "drift")
+        self._noise_rng = effect_rng(seed, inst, "noise")
+        xt = cfg.crosstalk
+        self._crosstalk = [None] * n_layers
+        if xt.enabled:
+            for l, s in enumerate(self.specs):
+                pos = layout_heater_positions(s) if xt.positions == "layout" else grid_heater_positions(s, xt.pitch_x_um, xt.pitch_y_um)
+                self._crosstalk[l] = crosstalk_matrix(s.heater_names, pos, xt.kappa, xt.decay_length_um)
+        if self._ideal_path:
+            self._phys_meshes = self.meshes
+        else:
+            slope = cfg.dispersion.coupling_slope_per_um
+            self._phys_meshes = [
+                CompiledMesh(s, coupling=couplings_at_wavelength(c, self.wavelength_um, slope), mzi_loss_dB=loss)
+                for s, c, loss in zip(self.specs, self._coupling, self._mzi_loss_dB)
+            ]
+        self.full_scale, self.reference_power = self._detector_scales()
+
+    def _detector_scales(self) -> tuple[list[float], float]:
+        """ADC full scale of each readout (most power one of its detectors can get) and the SNR reference P_in / N."""
+        act, p = self.activation, self.input_power
+        grid = np.linspace(0.0, 1.0, 4097)
+        scales = []
+        for l in range(len(self.specs)):
+            scales.append(act.alpha * p if l < len(self.specs) - 1 else p)
+            q = grid * p
+            p = float(np.max((1 - act.alpha) * np.cos(act.phase(q)) ** 2 * q))
+        return scales, self.input_power / self.specs[0].n_ports
+
+    @property
+    def is_ideal(self) -> bool:
+        """True when the chip is the ideal design at 1.55 um (no non-ideality acts)."""
+        return self._ideal_path
+
+    def physical_phases(self, layer: int, params: np.ndarray) -> np.ndarray:
+        """Phases the heaters of ``layer`` really produce for requested params (M, P) or (P,): drive, crosstalk, offsets, drift, dispersion."""
+        params = np.asarray(params, dtype=float)
+        if self._ideal_path:
+            return params
+        phases = apply_crosstalk(drive_phases(np.atleast_2d(params), self.nonideal.drive), self._crosstalk[layer])
+        phases = phases + (self._offsets[layer] + self._drift[layer])
+        if self.wavelength_um != DESIGN_WAVELENGTH_UM:
+            phases = phases * phase_scale(self.wavelength_um)
+        return phases if params.ndim == 2 else phases[0]
+
+    def advance_drift(self, n_calls: int = 1) -> None:
+        """Let the time of ``n_calls`` query calls pass: every heater offset takes that many random-walk steps."""
+        sigma = self.nonideal.drift.sigma
+        if sigma > 0:
+            self._drift = [drift_step(d, sigma, self._drift_rng, n_calls) for d in self._drift]
+
+    def drift_offsets(self, layer: int) -> np.ndarray:
+        """Accumulated drift (rad) of every heater of one mesh."""
+        return self._drift[layer].copy()
+
+    def heater_power_W(self, settings=None) -> np.ndarray:
+        """Total electrical heater power (W) of the chip for each candidate setting (M,); unset layers keep committed phases."""
+        settings = {int(k): np.atleast_2d(np.asarray(v, dtype=float)) for k, v in (settings or {}).items()}
+        drive = self.nonideal.drive
+        total = 0.0
+        for l in range(self.n_layers):
+            params = settings.get(l, self._state.params[l][None, :])
+            total = total + heater_power_mW(drive_phases(params, drive), drive.p_pi_mW).sum(axis=1)
+        return np.atleast_1d(total) * 1e-3
+
+    def query_energy_J(self, n_samples: int, settings=None) -> float:
+        """Heater energy (J) of one query of ``n_samples`` inputs per setting (see ``EnergyModel``)."""
+        return float(self.heater_power_W(settings).sum() * self.energy_model.setting_time_s(n_samples))
+
+    def _clone(self, **overrides: Any) -> "PhotonicChip":
+        chip = PhotonicChip.from_config({**self.to_config(), **overrides})
+        for l in range(self.n_layers):
+            chip.set_params(l, self._state.params[l])
+        return chip
+
+    def ideal_copy(self) -> "PhotonicChip":
+        """The ideal design (no non-idealities, 1.55 um) with this chip's committed phases."""
+        return self._clone(nonideal=None, wavelength_um=DESIGN_WAVELENGTH_UM)
+
+    def fabricate(self, instance_seed: int) -> "PhotonicChip":
+        """Another fabricated instance of the same design and non-idealities, programmed with these phases."""
+        return self._clone(instance_seed=instance_seed)
+
+    def with_nonideal(self, nonideal: NonIdealConfig | dict | None) -> "PhotonicChip":
+        """This design and instance seed under other non-idealities, programmed with these phases."""
+        return self._clone(nonideal=as_config(nonideal).to_dict(compact=True) or None)
+
+    def at_wavelength(self, wavelength_um: float) -> "PhotonicChip":
+        """The same fabricated instance, phases and drift state, operated at ``wavelength_um``."""
+        chip = self._clone(wavelength_um=float(wavelength_um))
+        chip._drift = [d.copy() for d in self._drift]
+        return chip
+
     # ---------- what users of a chip want besides training ----------
     def unitary(self, layer: int) -> np.ndarray:
-        """The committed transfer matrix of one mesh (a simulation-only view, never used by the trainer)."""
-        return self.meshes[layer].unitary(self._state.params[layer])
+        """The committed transfer matrix of one mesh (a simulation-only view, never used by the trainer).
+
+        For a non-ideal chip this is the fabricated mesh at the current drift, loss included.
+        """
+        if self._ideal_path:
+            return self.meshes[layer].unitary(self._state.params[layer])
+        u = self._phys_meshes[layer].unitary(self.physical_phases(layer, self._state.params[layer]))
+        return u * self._column_amp[layer]
 
     def heater_table(self) -> list[dict[str, Any]]:
         """Heater name and committed phase of every heater on the chip."""
@@ -177,6 +356,15 @@ class PhotonicChip:
         from ..plots import heater_phase_map
 
         heater_phase_map([self.phase_grid(l) for l in range(self.n_layers)], Path(out_dir) / "heater_phases.png")
+
+
+def _propagate(mesh, params: np.ndarray, fields: np.ndarray) -> np.ndarray:
+    """Fields (M or 1, B, N) through M or 1 settings; a committed layer after perturbed ones is shared."""
+    if fields.shape[0] == 1:
+        return mesh.propagate(params, fields[0])
+    if params.shape[0] == 1:
+        params = np.broadcast_to(params, (fields.shape[0], params.shape[1]))
+    return mesh.propagate(params, fields)
 
 
 def _encoder(n_features: int, ports: int, image_shape):
