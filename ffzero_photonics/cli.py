@@ -94,6 +94,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# Heater phases: a perturbation of norm 0.3 moves each of ~10^2-10^3 heaters by 0.01-0.03 rad, above DAC
+# steps and detector noise; on ideal chips it trains exactly as well as 1e-3 (docs/robustness/).
+MODEL_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {"photonic": {"eps": 0.3}}
+
 MODEL_OPTIONS = {
     "mlp": ("hidden", "activation"),
     "cnn": ("channels", "kernel", "activation"),
@@ -111,7 +115,7 @@ def spec_from_args(args: argparse.Namespace):
         raise CLIError(f"unknown model {args.model!r}; choose one of {', '.join(MODEL_KINDS)}")
     if args.paradigm not in PARADIGMS:
         raise CLIError(f"unknown paradigm {args.paradigm!r}; choose one of {', '.join(PARADIGMS)}")
-    train = dict(DEFAULTS[args.paradigm])
+    train = {**DEFAULTS[args.paradigm], **MODEL_TRAIN_DEFAULTS.get(args.model, {})}
     for key in ("epochs", "batch_size", "lr", "eps", "scheme", "directions", "optimizer", "schedule",
                 "loss", "prototypes", "margin", "proj_dim"):
         value = getattr(args, key)

@@ -8,9 +8,18 @@ diagonal (T11 on upper, T22 on lower ports, 1 on idle ports), ``o`` the
 off-diagonal (T12, T21, 0); the output screen is folded into the last column.
 ``U`` is the same sweep applied to the identity. The result equals the sax
 netlist of :mod:`ffzero_photonics.photonic.netlist`.
+
+Routed waveguides between columns (their phase and loss) are optional
+per-(column, port) diagonal factors folded into the same column factors; with
+them the result equals the netlist ``with_waveguides`` (see
+:func:`route_phases_from_lengths`), and :func:`compensate_route_phases`
+re-solves phi and the screen so a routed mesh realises the unrouted one.
 """
 
 from __future__ import annotations
+
+import re
+from typing import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +29,16 @@ from ffzero_photonics.photonic.mesh_spec import MeshSpec
 
 jax.config.update("jax_enable_x64", True)
 
-__all__ = ["CompiledMesh", "mzi_coefficients", "per_coupler", "per_mzi"]
+__all__ = [
+    "CompiledMesh",
+    "compensate_route_phases",
+    "mzi_coefficients",
+    "per_coupler",
+    "per_mzi",
+    "route_kwargs",
+    "route_phases_from_lengths",
+    "route_shape",
+]
 
 # Above this many inputs per port (B / N) propagate() builds U once and applies
 # it with one batched matmul; below it, fields go through the columns directly.
@@ -67,15 +85,117 @@ def mzi_coefficients(coupling=0.5, loss_dB=0.0) -> tuple[np.ndarray, np.ndarray]
     return alpha.astype(complex), beta.astype(complex)
 
 
+def route_shape(spec: MeshSpec) -> tuple[int, int]:
+    """(n_columns + 1, N): one route per (downstream column, port); row ``n_columns`` feeds the output screen."""
+    return (spec.n_columns + 1, spec.n_ports)
+
+
+def _per_route(value, spec: MeshSpec, name: str) -> np.ndarray:
+    v = np.asarray(value, dtype=float)
+    shape = route_shape(spec)
+    if v.ndim != 0 and v.shape != shape:
+        raise ValueError(f"{name} must be a scalar or shape {shape} = (n_columns + 1, N), got shape {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} contains non-finite values")
+    return np.broadcast_to(v, shape).copy()
+
+
+_WG_NAME = re.compile(r"wg_p(\d+)_c(\d+)")
+
+
+def route_phases_from_lengths(
+    lengths_um,
+    spec: MeshSpec,
+    *,
+    wl: float = 1.55,
+    wl0: float = 1.55,
+    neff: float = 2.34,
+    ng: float = 3.4,
+    loss_dB_cm: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(route_phase, route_loss_dB), each (n_columns + 1, N), of routed waveguides of the given lengths.
+
+    ``lengths_um`` maps the netlist's waveguide names ``wg_p{p}_c{col}`` (as
+    ``layouts.mesh_layout.waveguide_lengths`` returns them) to µm, or is an
+    (n_columns + 1, N) array; missing routes have length 0. Phase and loss follow
+    ``components.models.waveguide`` (neff linear in wl with group index ``ng``).
+    """
+    shape = route_shape(spec)
+    if isinstance(lengths_um, Mapping):
+        lengths = np.zeros(shape)
+        bad = []
+        for name, value in lengths_um.items():
+            m = _WG_NAME.fullmatch(str(name))
+            if m is None or int(m.group(1)) >= shape[1] or int(m.group(2)) >= shape[0]:
+                bad.append(name)
+                continue
+            lengths[int(m.group(2)), int(m.group(1))] = float(value)
+        if bad:
+            raise ValueError(f"no such routes in a {spec.topology} mesh with N={spec.n_ports}: {sorted(map(str, bad))!r}")
+    else:
+        lengths = _per_route(lengths_um, spec, "lengths_um")
+    if not np.all(np.isfinite(lengths)) or np.any(lengths < 0):
+        raise ValueError(f"route lengths must be finite and >= 0 µm, got min {np.nanmin(lengths)!r}")
+    if not (wl > 0 and wl0 > 0):
+        raise ValueError(f"wavelengths must be positive, got wl={wl!r}, wl0={wl0!r}")
+    n_wl = neff - (wl - wl0) * (ng - neff) / wl0
+    return 2 * np.pi * n_wl * lengths / wl, loss_dB_cm * 1e-4 * lengths
+
+
+def route_kwargs(spec: MeshSpec, lengths_um=None, **waveguide) -> dict:
+    """``CompiledMesh`` keyword arguments (route_phase, route_loss_dB) for routes of ``lengths_um``; {} for None.
+
+    ``waveguide`` (wl, wl0, neff, ng, loss_dB_cm) as in :func:`route_phases_from_lengths`.
+    """
+    if lengths_um is None:
+        return {}
+    phase, loss = route_phases_from_lengths(lengths_um, spec, **waveguide)
+    return {"route_phase": phase, "route_loss_dB": loss if np.any(loss) else None}
+
+
+def compensate_route_phases(spec: MeshSpec, params, route_phase) -> np.ndarray:
+    """Parameters that make the routed mesh realise what ``params`` realise on the unrouted one.
+
+    A diagonal phase before an MZI passes through it as
+    ``T(theta, phi) diag(e^{ia}, e^{ib}) = e^{ib} T(theta, phi + a - b)``, so
+    route phases are absorbed exactly by the phi heaters and the output screen
+    (theta is unchanged; route loss cannot be compensated). params (P,) or (M, P).
+    """
+    params = np.asarray(params, dtype=float)
+    if params.shape[-1:] != (spec.n_params,) or params.ndim not in (1, 2):
+        raise ValueError(f"params must have shape ({spec.n_params},) or (M, {spec.n_params}), got {params.shape}")
+    route = _per_route(route_phase, spec, "route_phase")
+    p2 = np.atleast_2d(params).copy()
+    phi = p2[:, 1 : 2 * spec.n_mzis : 2]
+    excess = np.zeros((p2.shape[0], spec.n_ports))
+    index = {m: i for i, m in enumerate(spec.mzis)}
+    for c, column in enumerate(spec.columns()):
+        excess += route[c]
+        if not column:
+            continue
+        ids = np.array([index[m] for m in column])
+        rows = np.array([m.row for m in column])
+        phi[:, ids] += excess[:, rows + 1] - excess[:, rows]
+        excess[:, rows] = excess[:, rows + 1]
+    excess += route[spec.n_columns]
+    p2[:, 1 : 2 * spec.n_mzis : 2] = phi
+    p2[:, 2 * spec.n_mzis :] -= excess
+    p2 = np.mod(p2, 2 * np.pi)
+    return p2[0] if params.ndim == 1 else p2
+
+
 class CompiledMesh:
     """Transfer matrix and field propagation of a mesh, vectorized over settings and samples.
 
     ``coupling`` is None (ideal 50:50), a scalar, (n_mzis,) or (n_mzis, 2) =
     (input, output coupler) power couplings; ``mzi_loss_dB`` None, a scalar or
     (n_mzis,). Parameters follow ``spec``'s order (``spec.split_params``).
+    ``route_phase`` / ``route_loss_dB`` (None, a scalar or (n_columns + 1, N),
+    see :func:`route_phases_from_lengths`) are the phase and loss of the routed
+    waveguide entering column c (row n_columns: the screen) on each port.
     """
 
-    def __init__(self, spec: MeshSpec, *, coupling=None, mzi_loss_dB=None):
+    def __init__(self, spec: MeshSpec, *, coupling=None, mzi_loss_dB=None, route_phase=None, route_loss_dB=None):
         self.spec = spec
         n, n_mzis = spec.n_ports, spec.n_mzis
         self.n_ports, self.n_params, self.n_columns = n, spec.n_params, spec.n_columns
@@ -103,6 +223,31 @@ class CompiledMesh:
         self._up = cols * n + rows
         self._lo = self._up + 1
         self._d_base = idle.astype(complex).ravel()
+        self.route_phase = None if route_phase is None else _per_route(route_phase, spec, "route_phase")
+        self.route_loss_dB = None if route_loss_dB is None else _per_route(route_loss_dB, spec, "route_loss_dB")
+        self._route_d, self._route_o = self._route_factors(idle)
+
+    def _route_factors(self, idle: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Per-column (C, N) multipliers of d and o for the routes, or (None, None) without routes.
+
+        A route on a port idle in its column is moved on to the port's next
+        active column (diagonal factors commute with an idle port), so column
+        spans stay valid; the screen's routes scale the last column's output.
+        """
+        if self.route_phase is None and self.route_loss_dB is None:
+            return None, None
+        phase = 0.0 if self.route_phase is None else self.route_phase
+        loss = 0.0 if self.route_loss_dB is None else self.route_loss_dB
+        r = np.broadcast_to(10 ** (-np.asarray(loss) / 20) * np.exp(1j * np.asarray(phase)), route_shape(self.spec)).copy()
+        c = self.n_columns
+        for k in range(c):
+            r[k + 1, idle[k]] *= r[k, idle[k]]
+            r[k, idle[k]] = 1.0
+        rd = r[:c].copy()
+        ro = np.take_along_axis(r[:c], self.swap, axis=1)
+        rd[-1] *= r[c]
+        ro[-1] *= r[c]
+        return rd, ro
 
     def __repr__(self) -> str:
         return f"CompiledMesh({self.spec.topology!r}, n_ports={self.n_ports}, n_mzis={self.spec.n_mzis})"
@@ -138,6 +283,9 @@ class CompiledMesh:
         es = np.exp(1j * screen.T)
         d[-1] *= es
         o[-1] *= es
+        if self._route_d is not None:
+            d *= self._route_d[:, :, None]
+            o *= self._route_o[:, :, None]
         return d, o
 
     def _run_columns(self, params: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -230,7 +378,11 @@ class CompiledMesh:
         d = d.reshape(self.n_columns, self.n_ports, m)
         o = o.reshape(self.n_columns, self.n_ports, m)
         es = jnp.exp(1j * screen.T)
-        return d.at[-1].multiply(es), o.at[-1].multiply(es)
+        d, o = d.at[-1].multiply(es), o.at[-1].multiply(es)
+        if self._route_d is not None:
+            d = d * jnp.asarray(self._route_d)[:, :, None]
+            o = o * jnp.asarray(self._route_o)[:, :, None]
+        return d, o
 
     def _run_columns_jax(self, params, y):
         d, o = self.column_factors_jax(params)
