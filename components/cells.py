@@ -16,11 +16,13 @@ from gdsfactory.component import Component
 
 
 def ensure_pdk() -> None:
-    """Activate gdsfactory's generic PDK when the user has none active (cells need one)."""
+    """Activate the project's PDK (the generic one plus our cells and models) when none is active."""
     try:
         gf.get_active_pdk()
     except ValueError:
-        gf.gpdk.PDK.activate()
+        from ffzero_photonics.pdk import PDK
+
+        PDK.activate()
 
 ROUTING_XS = "metal_routing"
 WIRE_WIDTH = 10.0

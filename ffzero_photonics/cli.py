@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_chip_parser(sub)
     add_sweep_parser(sub)
     add_study_parser(sub)
+    from .verify_cli import add_verify_parser
+
+    add_verify_parser(sub)
 
     x = sub.add_parser("export-gds", help="write the GDS layout (+ heater table and PNG preview) of a mesh or trained chip")
     x.add_argument("--from", dest="run_dir", default=None, help="a photonic run directory: export the trained chip")
@@ -80,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, help="path of the .gds file to write")
     x.add_argument("--p-pi-mw", type=positive_float, default=20.0, help="heater power for a pi phase shift (mW)")
     x.add_argument("--resistance-ohm", type=positive_float, default=1000.0, help="heater resistance (ohm)")
+    x.add_argument("--raw-phases", action="store_true",
+                   help="write the trained phases as they are (no compensation of routed waveguide phases)")
     return parser
 
 
@@ -182,21 +187,18 @@ def cmd_export_gds(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise CLIError(f"directory {out.parent} does not exist")
     if args.run_dir is not None:
-        from .run import load_run
+        from .tapeout import export_run
 
-        spec, _, model, _ = load_run(args.run_dir)
-        if spec.model != "photonic":
-            raise CLIError(f"run {args.run_dir} trained a {spec.model!r} model; only photonic runs have a layout")
-        specs = list(model.specs)
-        params = [model.get_params(l) for l in range(model.n_layers)]
+        result, compensated = export_run(args.run_dir, out, compensate_routes=not args.raw_phases,
+                                         p_pi_mW=args.p_pi_mw, resistance_ohm=args.resistance_ohm)
+        if compensated:
+            print("heater phases compensate the routed waveguides' phases (verify with `ffzero verify`)")
     else:
-        specs = [build_mesh(args.mesh, args.ports) for _ in range(args.layers)]
-        params = None
-    from .layouts.export import export_chip
+        from .layouts.export import export_chip
 
-    result = export_chip(specs if len(specs) > 1 else specs[0],
-                         params if params is None or len(params) > 1 else params[0],
-                         out, p_pi_mW=args.p_pi_mw, resistance_ohm=args.resistance_ohm)
+        specs = [build_mesh(args.mesh, args.ports) for _ in range(args.layers)]
+        result = export_chip(specs if len(specs) > 1 else specs[0], None, out,
+                             p_pi_mW=args.p_pi_mw, resistance_ohm=args.resistance_ohm)
     print(f"wrote {result.gds_path} ({result.n_heaters} heaters, {result.n_pads} pads), "
           f"heater table {result.csv_path}, preview {result.png_path}")
     return 0
@@ -220,7 +222,13 @@ def cmd_study(args: argparse.Namespace) -> int:
     return run_study(args)
 
 
-COMMANDS = {"study": cmd_study, "train": cmd_train, "evaluate": cmd_evaluate, "export-gds": cmd_export_gds, "chip": cmd_chip,
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify_cli import cmd_verify as run_verify
+
+    return run_verify(args)
+
+
+COMMANDS = {"verify": cmd_verify, "study": cmd_study, "train": cmd_train, "evaluate": cmd_evaluate, "export-gds": cmd_export_gds, "chip": cmd_chip,
             "sweep": cmd_sweep}
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..blackbox import PERIODIC, LayerInfo, ParamState, QueryCounter, check_inputs, check_settings
 from .activation import EOActivation
-from .compiled import CompiledMesh
+from .compiled import CompiledMesh, route_kwargs
 from .decompose import haar_phases
 from .encoding import ImageEncoder, VectorEncoder
 from .mesh_spec import MeshSpec, build_mesh
@@ -64,6 +64,7 @@ class PhotonicChip:
         nonideal: NonIdealConfig | dict | None = None,
         wavelength_um: float = DESIGN_WAVELENGTH_UM,
         instance_seed: int = 0,
+        route_lengths: list | None = None,
     ):
         if not isinstance(layers, (int, np.integer)) or layers < 1:
             raise ValueError(f"a chip needs at least one layer, got layers={layers!r}")
@@ -79,9 +80,12 @@ class PhotonicChip:
         self.wavelength_um = float(wavelength_um)
         self.instance_seed = int(instance_seed)
         self.specs: list[MeshSpec] = [build_mesh(mesh, int(ports)) for _ in range(int(layers))]
+        if route_lengths is not None and len(route_lengths) != len(self.specs):
+            raise ValueError(f"route_lengths needs one (n_columns + 1, N) array per layer ({len(self.specs)}), got {len(route_lengths)}")
+        self.route_lengths = None if route_lengths is None else [np.asarray(r, dtype=float) for r in route_lengths]
         self.activation = EOActivation(alpha=alpha, gain=gain, phase_bias=phase_bias)
         self.encoder = _encoder(int(n_features), int(ports), image_shape)
-        self.meshes = [CompiledMesh(spec) for spec in self.specs]
+        self.meshes = [CompiledMesh(spec, **route_kwargs(spec, self._layer_routes(l))) for l, spec in enumerate(self.specs)]
         self.input_power = float(input_power)
         self._config = dict(
             n_features=int(n_features), ports=int(ports), layers=int(layers), mesh=mesh,
@@ -89,6 +93,7 @@ class PhotonicChip:
             phase_bias=phase_bias, input_power=input_power, init=init, seed=seed,
             nonideal=self.nonideal.to_dict(compact=True) or None, wavelength_um=self.wavelength_um,
             instance_seed=self.instance_seed,
+            route_lengths=None if self.route_lengths is None else [r.tolist() for r in self.route_lengths],
         )
         self._infos = [
             LayerInfo(
@@ -102,6 +107,10 @@ class PhotonicChip:
         self.counter = QueryCounter()
         self.energy_model = EnergyModel()
         self._fabricate(int(seed))
+
+    def _layer_routes(self, layer: int):
+        """Route lengths (n_columns + 1, N) µm of one mesh, or None for an unrouted chip."""
+        return None if self.route_lengths is None else self.route_lengths[layer]
 
     # ---------- construction ----------
     @classmethod
@@ -240,8 +249,11 @@ class PhotonicChip:
         else:
             slope = cfg.dispersion.coupling_slope_per_um
             self._phys_meshes = [
-                CompiledMesh(s, coupling=couplings_at_wavelength(c, self.wavelength_um, slope), mzi_loss_dB=loss)
-                for s, c, loss in zip(self.specs, self._coupling, self._mzi_loss_dB)
+                CompiledMesh(
+                    s, coupling=couplings_at_wavelength(c, self.wavelength_um, slope), mzi_loss_dB=loss,
+                    **route_kwargs(s, self._layer_routes(l), wl=self.wavelength_um),
+                )
+                for l, (s, c, loss) in enumerate(zip(self.specs, self._coupling, self._mzi_loss_dB))
             ]
         self.full_scale, self.reference_power = self._detector_scales()
 

@@ -1,0 +1,241 @@
+"""The project as a gdsfactory PDK: its cells, and under the same names their sax models.
+
+``PDK.activate()`` lets a user place the mesh cells in their own layouts
+(``gf.get_component("heater_mzi")``) and simulate them with sax straight from
+the layout's netlist::
+
+    import ffzero_photonics.pdk as fp
+    fp.PDK.activate()
+    c = ...  # a layout built from PDK cells
+    circuit, _ = sax.circuit(fp.optical_netlist(c.get_netlist()), models=fp.PDK.models)
+
+The PDK extends gdsfactory's generic PDK (its layers, cross-sections and cells
+are what the project cells are drawn with). Every project cell has a model for
+its optical ports or is listed in :data:`LAYOUT_ONLY`. Routing primitives
+(``straight``, bends) are modelled as waveguides of their routed length, which
+sax reads from each instance's ``info["length"]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from functools import cache
+
+import gdsfactory as gf
+import jax.numpy as jnp
+import sax
+from gdsfactory.component import Component
+
+from ffzero_photonics.components import cells as _cells
+from ffzero_photonics.components import models as _models
+from ffzero_photonics.photonic.compiled import CompiledMesh
+from ffzero_photonics.photonic.mesh_spec import build_mesh
+
+__all__ = [
+    "CELLS",
+    "LAYOUT_ONLY",
+    "MODELS",
+    "PDK",
+    "cell_optical_ports",
+    "io_coupler_model",
+    "mesh",
+    "mesh_model",
+    "model_ports",
+    "optical_netlist",
+    "tap_detector_model",
+]
+
+
+@gf.cell
+def mesh(topology: str = "clements", n_ports: int = 4, coupler: str = "grating", wiring: str = "auto") -> Component:
+    """An N-port mesh (``layouts.mesh_layout``: MZIs, screen, heater pads) with its fibre ports as ``in{k}``/``out{k}``.
+
+    The ports are the IO couplers' fibre ports (grating: vertical, edge: facet);
+    ``info`` records topology and N so the ``mesh`` model picks them up from a netlist.
+    """
+    from ffzero_photonics.layouts.mesh_layout import mesh_layout
+
+    spec = build_mesh(topology, n_ports)
+    c = Component()
+    ref = c << mesh_layout(spec, coupler=coupler, wiring=wiring)
+    layout = ref.cell
+    for k in range(n_ports):
+        for side in ("in", "out"):
+            port = layout.insts[f"{side}{k}"].ports["fiber"]
+            c.add_port(f"{side}{k}", port=port)
+    c.info["topology"] = topology
+    c.info["n_ports"] = n_ports
+    c.info["n_heaters"] = spec.n_params
+    return c
+
+
+def mesh_model(
+    *,
+    wl: float = 1.55,
+    topology: str = "clements",
+    n_ports: int = 4,
+    phases=None,
+    coupling: float = 0.5,
+    mzi_loss_dB: float = 0.0,
+) -> sax.SDict:
+    """A whole mesh on ports ``in{k}``/``out{k}``: ``phases`` (MeshSpec order, default all zero) -> U[out, in].
+
+    Evaluated with the compiled mesh (jax, differentiable in ``phases``);
+    ``topology`` and ``n_ports`` are static. Routes and IO couplers are ideal.
+    """
+    spec = build_mesh(str(topology), int(n_ports))
+    params = jnp.zeros(spec.n_params) if phases is None else jnp.asarray(phases, dtype=float)
+    if params.shape != (spec.n_params,):
+        raise ValueError(f"phases must have shape ({spec.n_params},) for a {topology} mesh with N={n_ports}, got {params.shape}")
+    u = _compiled(spec.topology, spec.n_ports, float(coupling), float(mzi_loss_dB)).unitary_jax(params)
+    ones = jnp.ones_like(jnp.asarray(wl, dtype=float))
+    n = spec.n_ports
+    return sax.reciprocal({(f"in{i}", f"out{o}"): u[o, i] * ones for i in range(n) for o in range(n)})
+
+
+@cache
+def _compiled(topology: str, n_ports: int, coupling: float, mzi_loss_dB: float) -> CompiledMesh:
+    return CompiledMesh(build_mesh(topology, n_ports), coupling=coupling, mzi_loss_dB=mzi_loss_dB)
+
+
+def tap_detector_model(*, wl: float = 1.55, tap: float = 0.1, phase: float = 0.0) -> sax.SDict:
+    """The electro-optic activation cell at a fixed modulator ``phase``: o1 -> o2 = sqrt(1-tap) cos(phase) e^{-i phase}.
+
+    The activation's nonlinearity is ``phase`` following the tapped power
+    (``photonic.activation.EOActivation``); for a given drive the cell is this
+    linear two-port. ``tap`` is the power fraction sent to the detector.
+    """
+    if not 0.0 <= float(tap) < 1.0:
+        raise ValueError(f"tap is a power fraction in [0, 1), got {tap!r}")
+    ones = jnp.ones_like(jnp.asarray(wl, dtype=float))
+    t = math.sqrt(1.0 - float(tap)) * jnp.cos(phase) * jnp.exp(-1j * phase) * ones
+    return sax.reciprocal({("o1", "o2"): t})
+
+
+def io_coupler_model(*, wl: float = 1.55, loss_dB: float = 0.0) -> sax.SDict:
+    """Fibre coupler (grating or edge): chip waveguide ``o1`` <-> ``fiber`` with insertion loss ``loss_dB``."""
+    ones = jnp.ones_like(jnp.asarray(wl, dtype=float))
+    return sax.reciprocal({("o1", "fiber"): 10 ** (-loss_dB / 20) * ones})
+
+
+CELLS: dict = {
+    "heater_mzi": _cells.heater_mzi,
+    "phase_screen_heater": _cells.phase_screen_heater,
+    "tap_detector": _cells.tap_detector,
+    "io_coupler": _cells.io_coupler,
+    "probe_pad": _cells.pad,
+    "mesh": mesh,
+}
+"""The project's cells by PDK name (``probe_pad``: the generic PDK's ``pad`` keeps its name)."""
+
+LAYOUT_ONLY: tuple[str, ...] = ("probe_pad",)
+"""Cells without optical ports, hence without a sax model."""
+
+MODELS: dict = {
+    "heater_mzi": _models.mzi,
+    "phase_screen_heater": _models.heater,
+    "tap_detector": tap_detector_model,
+    "io_coupler": io_coupler_model,
+    "mesh": mesh_model,
+    "straight": _models.waveguide,
+    "bend_euler": _models.waveguide,
+    "bend_circular": _models.waveguide,
+    "bend_s": _models.waveguide,
+    **_models.MODELS,
+}
+"""Cell name -> sax model; also the simulator netlist's device names (``mzi``, ``heater``, ``coupler``, ``waveguide``)."""
+
+
+def _build_pdk() -> gf.Pdk:
+    generic = gf.gpdk.PDK
+    return gf.Pdk(
+        name="ffzero",
+        version="0.1.0",
+        cells=dict(CELLS),
+        models=dict(MODELS),
+        cross_sections={
+            "strip": generic.cross_sections["strip"],
+            "metal_routing": generic.cross_sections["metal_routing"],
+        },
+        base_pdks=[generic],
+        layers=generic.layers,
+        layer_stack=generic.layer_stack,
+        layer_views=generic.layer_views,
+        layer_transitions=generic.layer_transitions,
+        constants=generic.constants,
+        materials_index=generic.materials_index,
+        routing_strategies=generic.routing_strategies,
+        connectivity=generic.connectivity,
+    )
+
+
+PDK: gf.Pdk = _build_pdk()
+"""The ffzero PDK: generic layers / cross-sections / cells, plus the project's cells and models."""
+
+_OPTICAL_PORT = re.compile(r"o\d+|in\d+|out\d+|fiber")
+
+
+def optical_netlist(netlist: dict, models: dict | None = None) -> dict:
+    """A gdsfactory netlist reduced to what sax simulates: modelled instances and their optical nets and ports.
+
+    Instances without a model (pads, wires) and nets or ports on electrical
+    ports (``theta``, ``phi``, ``e1``, ...) are dropped; an optical port of an
+    unmodelled instance is an error naming it. ``mesh`` instances become
+    ``mesh_{topology}_{N}``, registered in ``models`` on first use (sax fixes a
+    model's ports from its defaults).
+    """
+    models = PDK.models if models is None else models
+    instances = netlist.get("instances", {})
+    keep = {name for name, inst in instances.items() if _component(inst) in models}
+
+    def optical(node: str) -> bool:
+        inst, _, port = node.partition(",")
+        if not _OPTICAL_PORT.fullmatch(port):
+            return False
+        if inst not in keep:
+            raise ValueError(f"optical port {node!r} belongs to a {_component(instances.get(inst, '?'))!r} instance with no model")
+        return True
+
+    out = {"instances": {k: _specialize(v, models) for k, v in instances.items() if k in keep}}
+    if "nets" in netlist:
+        out["nets"] = [n for n in netlist["nets"] if optical(n["p1"]) and optical(n["p2"])]
+    if "connections" in netlist:
+        out["connections"] = {a: b for a, b in netlist["connections"].items() if optical(a) and optical(b)}
+    out["ports"] = {k: v for k, v in netlist.get("ports", {}).items() if optical(v)}
+    if "placements" in netlist:
+        out["placements"] = {k: v for k, v in netlist["placements"].items() if k in keep}
+    return out
+
+
+def _specialize(inst, models: dict):
+    """A ``mesh`` instance renamed to a per-(topology, N) model: sax needs each model's ports fixed by its defaults."""
+    if _component(inst) != "mesh":
+        return inst
+    settings = dict(inst.get("settings", {}))
+    topology, n_ports = str(settings.get("topology", "clements")), int(settings.get("n_ports", 4))
+    name = f"mesh_{topology}_{n_ports}"
+    if name not in models:
+        models[name] = functools.partial(mesh_model, topology=topology, n_ports=n_ports)
+    return {**inst, "component": name}
+
+
+def _component(inst) -> str:
+    return inst["component"] if isinstance(inst, dict) else str(inst)
+
+
+def model_ports(name: str, **settings) -> set[str]:
+    """Port names of the model registered as ``name``, evaluated at its defaults updated by ``settings``."""
+    if name not in PDK.models:
+        raise KeyError(f"the ffzero PDK has no model {name!r}; models: {', '.join(sorted(PDK.models))}")
+    return {p for pair in PDK.models[name](**settings) for p in pair}
+
+
+_NON_OPTICAL_PORT_TYPES = frozenset({"electrical", "electrical_rf", "pad", "placement", "dc"})
+
+
+def cell_optical_ports(component: Component) -> set[str]:
+    """Names of a component's optical ports (waveguide, vertical fibre, edge facet): what its model must cover."""
+    return {p.name for p in component.ports if p.port_type not in _NON_OPTICAL_PORT_TYPES}
+

@@ -1,0 +1,413 @@
+"""The ffzero PDK (cells + sax models) and post-layout verification of an exported GDS against its trained run."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gf = pytest.importorskip("gdsfactory")
+sax = pytest.importorskip("sax")
+
+from ffzero_photonics import pdk as fpdk  # noqa: E402
+from ffzero_photonics.components.models import mzi  # noqa: E402
+from ffzero_photonics.layouts.export import export_chip  # noqa: E402
+from ffzero_photonics.layouts.mesh_layout import PAD_LABEL_LAYER, chip_layout, chip_links, pad_positions  # noqa: E402
+from ffzero_photonics.photonic.activation import EOActivation  # noqa: E402
+from ffzero_photonics.photonic.compiled import (  # noqa: E402
+    CompiledMesh,
+    compensate_route_phases,
+    route_kwargs,
+    route_phases_from_lengths,
+)
+from ffzero_photonics.photonic.mesh_spec import build_mesh  # noqa: E402
+from ffzero_photonics.run import RunSpec, load_run, train_run  # noqa: E402
+from ffzero_photonics.trainer import TrainConfig  # noqa: E402
+from ffzero_photonics.verify import (  # noqa: E402
+    LayoutNetwork,
+    extract_layout,
+    heater_drive,
+    layout_route_lengths,
+    read_heater_table,
+    simulate_layer,
+    verify_run,
+)
+from ffzero_photonics.verify_cli import add_verify_parser, cmd_verify  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ffzero_pdk():
+    """The ffzero PDK active for this module; whatever was active before is restored."""
+    try:
+        previous = gf.get_active_pdk()
+    except ValueError:
+        previous = None
+    fpdk.PDK.activate()
+    yield fpdk.PDK
+    if previous is not None:
+        previous.activate(force=True)
+
+
+def _T(theta: float, phi: float) -> np.ndarray:
+    s = mzi(theta=theta, phi=phi)
+    return np.array([[s["o2", "o3"], s["o1", "o3"]], [s["o2", "o4"], s["o1", "o4"]]], dtype=complex)
+
+
+# ---------------------------------------------------------------- PDK
+
+
+def test_pdk_activates_and_every_cell_has_a_model_or_is_layout_only(ffzero_pdk):
+    assert gf.get_active_pdk().name == "ffzero"
+    for name in fpdk.CELLS:
+        assert name in ffzero_pdk.cells
+        assert (name in ffzero_pdk.models) != (name in fpdk.LAYOUT_ONLY), name
+        kwargs = {"n_ports": 2} if name == "mesh" else {}
+        cell = gf.get_component(name, **kwargs)
+        optical = fpdk.cell_optical_ports(cell)
+        if name in fpdk.LAYOUT_ONLY:
+            assert optical == set(), f"{name} has optical ports {optical} but no model"
+        else:
+            assert fpdk.model_ports(name, **kwargs) == optical, name
+    for generic in ("straight", "bend_euler", "pad", "mzi"):
+        assert generic in ffzero_pdk.cells, "the generic PDK's cells stay available"
+    for primitive in ("straight", "bend_euler", "bend_s", "mzi", "heater", "coupler", "waveguide"):
+        assert primitive in ffzero_pdk.models
+
+
+def test_user_layout_of_pdk_cells_simulates_through_the_pdk_models(ffzero_pdk):
+    c = gf.Component()
+    a = c.add_ref(gf.get_component("heater_mzi"), name="a")
+    b = c.add_ref(gf.get_component("heater_mzi"), name="b")
+    b.connect("o2", a.ports["o3"])
+    assert np.allclose(b.ports["o1"].center, a.ports["o4"].center), "equal port spacing: o4 meets o1"
+    for port, ref, inner in (("o1", a, "o1"), ("o2", a, "o2"), ("o3", b, "o3"), ("o4", b, "o4")):
+        c.add_port(port, port=ref.ports[inner])
+    circuit, _ = sax.circuit(fpdk.optical_netlist(c.get_netlist(on_dangling_port="ignore")), models=ffzero_pdk.models)
+    s = circuit(a={"theta": 0.3, "phi": 1.1}, b={"theta": 2.0, "phi": -0.5})
+    u = np.array([[s["o2", "o3"], s["o1", "o3"]], [s["o2", "o4"], s["o1", "o4"]]], dtype=complex)
+    np.testing.assert_allclose(u, _T(2.0, -0.5) @ _T(0.3, 1.1), atol=1e-12)
+
+    gap = 40.0
+    d = gf.Component()
+    a = d.add_ref(gf.get_component("heater_mzi"), name="a")
+    b = d.add_ref(gf.get_component("heater_mzi"), name="b")
+    b.dmove((a.ports["o3"].x + gap - b.ports["o2"].x, a.ports["o3"].y - b.ports["o2"].y))
+    gf.routing.route_single(d, a.ports["o3"], b.ports["o2"], cross_section="strip")
+    gf.routing.route_single(d, a.ports["o4"], b.ports["o1"], cross_section="strip")
+    for port, ref, inner in (("o1", a, "o1"), ("o2", a, "o2"), ("o3", b, "o3"), ("o4", b, "o4")):
+        d.add_port(port, port=ref.ports[inner])
+    circuit, _ = sax.circuit(fpdk.optical_netlist(d.get_netlist(on_dangling_port="ignore")), models=ffzero_pdk.models)
+    s = circuit(a={"theta": 0.3, "phi": 1.1}, b={"theta": 2.0, "phi": -0.5})
+    u = np.array([[s["o2", "o3"], s["o1", "o3"]], [s["o2", "o4"], s["o1", "o4"]]], dtype=complex)
+    route_phase = np.exp(2j * np.pi * 2.34 * gap / 1.55)
+    np.testing.assert_allclose(u, route_phase * _T(2.0, -0.5) @ _T(0.3, 1.1), atol=1e-10)
+
+
+def test_mesh_cell_model_and_optical_netlist(ffzero_pdk):
+    spec = build_mesh("clements", 3)
+    phases = np.random.default_rng(1).uniform(0, 2 * np.pi, spec.n_params)
+    top = gf.Component()
+    ref = top.add_ref(gf.get_component("mesh", n_ports=3), name="m")
+    for k in range(3):
+        top.add_port(f"in{k}", port=ref.ports[f"in{k}"])
+        top.add_port(f"out{k}", port=ref.ports[f"out{k}"])
+    net = fpdk.optical_netlist(top.get_netlist(on_dangling_port="ignore"))
+    circuit, _ = sax.circuit(net, models=ffzero_pdk.models)
+    s = circuit(m={"phases": phases})
+    u = np.array([[s[f"in{i}", f"out{o}"] for i in range(3)] for o in range(3)], dtype=complex)
+    np.testing.assert_allclose(u, CompiledMesh(spec).unitary(phases), atol=1e-12)
+    with pytest.raises(ValueError, match="no model"):
+        fpdk.optical_netlist({"instances": {"p": {"component": "mystery"}}, "ports": {"o1": "p,o1"}})
+
+
+def test_tap_and_io_models_match_the_activation():
+    act = EOActivation(alpha=0.1)
+    field = np.array([0.3 + 0.1j])
+    phase = float(act.phase(np.abs(field) ** 2)[0])
+    s = fpdk.tap_detector_model(tap=0.1, phase=phase)
+    np.testing.assert_allclose(complex(s["o1", "o2"]) * field, act(field), atol=1e-14)
+    assert abs(complex(fpdk.io_coupler_model(loss_dB=3.0)["fiber", "o1"])) ** 2 == pytest.approx(10 ** -0.3)
+    with pytest.raises(ValueError, match="tap"):
+        fpdk.tap_detector_model(tap=1.5)
+
+
+# ---------------------------------------------------------------- compiled route phases
+
+
+@pytest.mark.parametrize("topology", ["clements", "reck"])
+def test_compiled_route_phases_equal_netlist_with_waveguides(topology):
+    from ffzero_photonics.photonic.netlist import mesh_netlist, netlist_unitary
+
+    spec = build_mesh(topology, 4)
+    rng = np.random.default_rng(7)
+    names = [k for k, v in mesh_netlist(spec, with_waveguides=True)["instances"].items() if v["component"] == "waveguide"]
+    lengths = {k: rng.uniform(50, 900) for k in names}
+    params = rng.uniform(0, 2 * np.pi, spec.n_params)
+    coupling = rng.uniform(0.45, 0.55, (spec.n_mzis, 2))
+    phase, loss = route_phases_from_lengths(lengths, spec, wl=1.56, loss_dB_cm=2.0)
+    mesh = CompiledMesh(spec, coupling=coupling, route_phase=phase, route_loss_dB=loss)
+    ref = netlist_unitary(
+        spec, params, coupling=coupling, wl=1.56, waveguides={k: {"length": v, "loss_dB_cm": 2.0} for k, v in lengths.items()}
+    )
+    np.testing.assert_allclose(mesh.unitary(params), ref, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(mesh.unitary_jax(params)), ref, atol=1e-10)
+    x = rng.normal(size=(3, 4)) + 0j
+    np.testing.assert_allclose(mesh.propagate(params, x, method="direct"), x @ ref.T, atol=1e-10)
+
+    arbitrary = rng.uniform(0, 2 * np.pi, (spec.n_columns + 1, spec.n_ports))  # idle (column, port) slots too
+    fixed = compensate_route_phases(spec, params, arbitrary)
+    np.testing.assert_allclose(
+        CompiledMesh(spec, route_phase=arbitrary).unitary(fixed), CompiledMesh(spec).unitary(params), atol=1e-12
+    )
+    assert np.allclose(fixed[0 : 2 * spec.n_mzis : 2], params[0 : 2 * spec.n_mzis : 2]), "theta is untouched"
+
+
+def test_route_phase_validation():
+    spec = build_mesh("clements", 4)
+    with pytest.raises(ValueError, match="wg_p9_c1"):
+        route_phases_from_lengths({"wg_p9_c1": 10.0}, spec)
+    with pytest.raises(ValueError, match=r"\(5, 4\)"):
+        CompiledMesh(spec, route_phase=np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=">= 0"):
+        route_phases_from_lengths(-np.ones((5, 4)), spec)
+
+
+# ---------------------------------------------------------------- verification of a trained chip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A trained 2-layer N=4 Clements chip on iris, exported: (run_dir, gds, model, metrics)."""
+    root = tmp_path_factory.mktemp("verify")
+    run = root / "run"
+    spec = RunSpec(
+        model="photonic", model_options={"ports": 4, "layers": 2}, dataset="iris",
+        train=TrainConfig(paradigm="ffzero", epochs=8, batch_size=16, lr=5e-2, optimizer="adam", schedule="cosine"),
+    )
+    metrics = train_run(spec, run, progress=False, log=lambda m: None)
+    _, _, model, _ = load_run(run)
+    gds = root / "chip.gds"
+    export_chip(list(model.specs), [model.get_params(l) for l in range(model.n_layers)], gds)
+    return run, gds, model, metrics
+
+
+def test_exported_chip_verifies(trained):
+    """Route-free: the extracted circuit equals the trained chip to 1e-9 and gives the run's accuracy exactly.
+
+    The Clements layout's routes are unequal (a port skipping a column runs
+    pitch + gap); the report shows the phase error they would add.
+    """
+    run, gds, model, metrics = trained
+    report = verify_run(run, gds, route_phases="exclude")
+    assert report.passed, report.text()
+    assert report.route_phases == "exclude"
+    assert max(report.deviation) < 1e-9
+    assert report.layout_accuracy == report.trained_accuracy == pytest.approx(metrics["test_accuracy"])
+    assert min(report.deviation_routes) > 1e-3
+    assert any("unequal routes" in w for w in report.warnings)
+    assert "PASS" in report.text() and "2 layers, N=4: 12 MZIs" in report.text()
+
+
+def test_raw_table_fails_on_the_routed_chip_and_export_run_compensates(trained, tmp_path):
+    """By default the verifier checks the routed circuit the fabricated chip computes."""
+    from ffzero_photonics.tapeout import export_run
+
+    run, gds, model, metrics = trained
+    raw = verify_run(run, gds)
+    assert raw.route_phases == "include" and not raw.passed
+    result, compensated = export_run(run, tmp_path / "tapeout.gds")
+    assert compensated
+    report = verify_run(run, result.gds_path)
+    assert report.passed, report.text()
+    assert max(report.deviation_routes) < 1e-9
+    assert report.layout_accuracy_routes == pytest.approx(metrics["test_accuracy"])
+
+
+def test_route_compensated_table_verifies_with_route_phases(trained, tmp_path):
+    run, gds, model, _ = trained
+    extraction = extract_layout(gds, n_layers=2)
+    lengths = layout_route_lengths(extraction, model.specs)
+    assert lengths[0].shape == (model.specs[0].n_columns + 1, 4)
+    assert len(np.unique(lengths[0][1:-1][lengths[0][1:-1] > 0])) > 1, "the layout's routes are unequal"
+    fixed = [
+        compensate_route_phases(s, model.get_params(l), route_phases_from_lengths(lengths[l], s)[0])
+        for l, s in enumerate(model.specs)
+    ]
+    comp = tmp_path / "comp.gds"
+    export_chip(list(model.specs), fixed, comp)
+    report = verify_run(run, comp, route_phases="include")
+    assert report.passed, report.text()
+    assert max(report.deviation_routes) < 1e-9
+    assert report.layout_accuracy_routes == report.trained_accuracy
+
+    plain = verify_run(run, comp, route_phases="exclude")
+    assert not plain.passed
+    assert any("L0_mzi_c2_r0_phi is set to" in e for e in plain.errors), plain.errors
+
+
+def test_chip_with_route_lengths_equals_the_routed_layout(trained):
+    """A chip model given the layout's route lengths (what ``PhotonicChip(route_lengths=...)`` passes to
+    ``CompiledMesh``) computes exactly what the routed layout does at the uncompensated trained phases."""
+    _, gds, model, _ = trained
+    extraction = extract_layout(gds, n_layers=2)
+    drive, errors = heater_drive(extraction, read_heater_table(gds.with_name("chip_heaters.csv")))
+    assert errors == []
+    lengths = layout_route_lengths(extraction, model.specs)
+    for l, spec in enumerate(model.specs):
+        routed = simulate_layer(extraction, l, drive, routes=True)
+        chip_mesh = CompiledMesh(spec, **route_kwargs(spec, lengths[l]))
+        np.testing.assert_allclose(chip_mesh.unitary(model.get_params(l)), routed, atol=1e-9)
+        assert np.max(np.abs(routed - model.unitary(l))) > 1e-2
+
+
+def test_swapped_waveguide_fails_naming_the_place(trained, tmp_path):
+    run, _, model, _ = trained
+    links = chip_links(list(model.specs))
+    i = links.index(("L0_mzi_c0_r0,o4", "L0_mzi_c1_r1,o2"))
+    j = links.index(("L0_mzi_c0_r2,o3", "L0_mzi_c1_r1,o1"))
+    links[i], links[j] = ("L0_mzi_c0_r0,o4", "L0_mzi_c1_r1,o1"), ("L0_mzi_c0_r2,o3", "L0_mzi_c1_r1,o2")
+    bad = tmp_path / "swapped.gds"
+    export_chip(list(model.specs), [model.get_params(l) for l in range(2)], bad, links=tuple(links))
+    report = verify_run(run, bad)
+    assert not report.passed
+    assert "optical: L0_mzi_c0_r0,o4 connects to L0_mzi_c1_r1,o1 in layout, to L0_mzi_c1_r1,o2 in netlist" in report.errors
+    assert report.deviation[0] > 1e-2 and report.deviation[1] < 1e-9, "only the first layer is miswired"
+    assert any(e.startswith("layer 0: max |U_layout - U_trained|") for e in report.errors)
+
+
+def _swap_rows(src: Path, dst: Path, a: str, b: str, keys: tuple[str, ...]) -> None:
+    rows = list(csv.DictReader(open(src, newline="")))
+    ra = next(r for r in rows if r["heater"] == a)
+    rb = next(r for r in rows if r["heater"] == b)
+    for k in keys:
+        ra[k], rb[k] = rb[k], ra[k]
+    with open(dst, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_heater_on_the_wrong_pad_fails_naming_heater_and_pad(trained, tmp_path):
+    run, gds, model, _ = trained
+    table = gds.with_name("chip_heaters.csv")
+    a, b = "L0_mzi_c0_r2_theta", "L0_mzi_c2_r0_phi"
+
+    phases = tmp_path / "phases.csv"
+    _swap_rows(table, phases, a, b, ("phase_rad", "power_mW", "voltage_V"))
+    report = verify_run(run, gds, heater_csv=phases)
+    assert not report.passed and report.deviation[0] > 1e-3
+    assert any(e.startswith(f"heater table: {a} is set to") for e in report.errors), report.errors
+
+    pads = tmp_path / "pads.csv"
+    _swap_rows(table, pads, a, b, ("pad", "pad_x_um", "pad_y_um"))
+    report = verify_run(run, gds, heater_csv=pads)
+    assert not report.passed
+    assert any(
+        e.startswith(f"electrical: table row {a} drives pad {b} at") and e.endswith(f"wired to heater {b} (L0_mzi_c2_r0, phi)")
+        for e in report.errors
+    ), report.errors
+
+    labels = chip_layout(list(model.specs)).dup()
+    texts = {s.text_string: s for s in labels.shapes(labels.kcl.layer(*PAD_LABEL_LAYER)).each() if s.is_text()}
+    texts[a].text_string, texts[b].text_string = b, a
+    relabelled = tmp_path / "labels.gds"
+    labels.write_gds(relabelled)
+    shutil.copy(table, tmp_path / "labels_heaters.csv")
+    report = verify_run(run, relabelled)
+    assert not report.passed
+    assert f"electrical: {a} reaches pads ['{b}'], expected only its own pad" in report.errors
+    assert any(e.startswith(f"heater table: row for {a} drives the pad at") and e.endswith(f"labelled '{b}'") for e in report.errors)
+
+
+def test_electrical_short_fails(trained, tmp_path):
+    run, gds, model, _ = trained
+    shorted = chip_layout(list(model.specs)).dup()
+    pads = pad_positions(shorted)
+    (xa, ya), (xb, _) = pads["L1_mzi_c0_r0_phi"], pads["L1_mzi_c0_r0_theta"]
+    shorted.add_polygon([(xa, ya - 5), (xb, ya - 5), (xb, ya + 5), (xa, ya + 5)], layer=(49, 0))
+    path = tmp_path / "short.gds"
+    shorted.write_gds(path)
+    shutil.copy(gds.with_name("chip_heaters.csv"), tmp_path / "short_heaters.csv")
+    report = verify_run(run, path)
+    assert not report.passed
+    assert any(e.startswith("electrical: L1_mzi_c0_r0_theta is shorted to") for e in report.errors), report.errors
+    assert any("(short)" in e and "L1_mzi_c0_r0_phi, L1_mzi_c0_r0_theta" in e for e in report.errors)
+
+
+def test_layout_network_is_the_chip_when_given_its_matrices(trained):
+    _, _, model, _ = trained
+    net = LayoutNetwork(model, [model.unitary(l) for l in range(model.n_layers)])
+    x = np.random.default_rng(0).uniform(0, 1, (5, model.n_inputs))
+    for layer in range(model.n_layers):
+        np.testing.assert_allclose(net.query(x, layer), model.query(x, layer), atol=1e-14)
+    with pytest.raises(ValueError, match="no candidate settings"):
+        net.query(x, 0, {0: model.get_params(0)})
+
+
+def test_verify_inputs_give_one_line_errors(trained, tmp_path):
+    run, gds, _, _ = trained
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        verify_run(tmp_path, gds)
+    with pytest.raises(FileNotFoundError, match="nope.gds"):
+        verify_run(run, tmp_path / "nope.gds")
+    with pytest.raises(ValueError, match="route_phases"):
+        verify_run(run, gds, route_phases="sometimes")
+    blank = tmp_path / "blank.csv"
+    blank.write_text("heater,pad,pad_x_um,pad_y_um,phase_rad,power_mW,voltage_V\nL0_x,pad_L0_x,0,0,,,\n")
+    with pytest.raises(ValueError, match="has no phase"):
+        read_heater_table(blank)
+    (tmp_path / "short.csv").write_text("heater,pad\n")
+    with pytest.raises(ValueError, match="lacks columns"):
+        read_heater_table(tmp_path / "short.csv")
+
+
+def test_verify_command(trained, tmp_path, capsys):
+    from ffzero_photonics.cli import main
+
+    run, raw_gds, _, _ = trained
+    gds = tmp_path / "tapeout.gds"
+    assert main(["export-gds", "--from", str(run), "--out", str(gds)]) == 0
+    assert main(["verify", str(run), "--gds", str(raw_gds)]) == 1  # uncompensated: wrong on the routed chip
+    capsys.readouterr()
+    parser = argparse.ArgumentParser()
+    add_verify_parser(parser.add_subparsers(dest="command"))
+    out_json = tmp_path / "report.json"
+    args = parser.parse_args(["verify", str(run), "--gds", str(gds), "--json", str(out_json)])
+    assert cmd_verify(args) == 0
+    printed = capsys.readouterr().out
+    assert "PASS" in printed and "layer 1: max |U_layout - U_trained|" in printed and "test accuracy: trained" in printed
+    assert json.loads(out_json.read_text())["passed"] is True
+    with pytest.raises(ValueError, match=r"\.gds"):
+        cmd_verify(parser.parse_args(["verify", str(run), "--gds", str(tmp_path / "chip.oas")]))
+    with pytest.raises(FileNotFoundError, match="heater table"):
+        cmd_verify(parser.parse_args(["verify", str(run), "--gds", str(gds), "--heaters", str(tmp_path / "x.csv")]))
+
+
+# ---------------------------------------------------------------- sizes
+
+
+@pytest.mark.slow
+def test_verification_at_n8_and_n16(tmp_path):
+    """N = 8 (wine) and N = 16 (digits), two layers each; FFZERO_BOUNDED=1: N = 8 only, one layer."""
+    bounded = os.environ.get("FFZERO_BOUNDED") == "1"
+    cases = [(8, "wine", 1)] if bounded else [(8, "wine", 2), (16, "digits", 2)]
+    for n, dataset, layers in cases:
+        run = tmp_path / f"run{n}"
+        spec = RunSpec(
+            model="photonic", model_options={"ports": n, "layers": layers}, dataset=dataset,
+            train=TrainConfig(paradigm="ffzero", epochs=1, batch_size=2048),
+        )
+        train_run(spec, run, progress=False, log=lambda m: None)
+        from ffzero_photonics.tapeout import export_run
+
+        result, _ = export_run(run, tmp_path / f"chip{n}.gds")
+        report = verify_run(run, result.gds_path)
+        assert report.passed, report.text()
+        assert max(report.deviation_routes) < 1e-9
+        assert report.layout_accuracy_routes == report.trained_accuracy
