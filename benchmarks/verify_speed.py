@@ -6,7 +6,7 @@
 Each size gets a minimal photonic run on digits (wine below 10 ports: digits
 has 10 classes; one epoch, one large batch:
 the verification cost does not depend on how well the chip is trained),
-exported with ``export_chip`` and verified in a fresh process, so the sax /
+exported with ``tapeout.export_run`` (route-compensated) and verified in a fresh process, so the sax /
 jax compile time a first verification pays is included. Wall and CPU time are
 reported: on a shared machine the wall clock also measures other jobs.
 """
@@ -27,15 +27,15 @@ w0, c0 = time.perf_counter(), time.process_time()
 from ffzero_photonics.verify import verify_run
 rep = verify_run(sys.argv[1], sys.argv[2])
 out = {"wall_s": time.perf_counter() - w0, "cpu_s": time.process_time() - c0, "passed": rep.passed,
-       "timings": rep.timings, "deviation": max(rep.deviation), "extracted": rep.extracted,
-       "acc": [rep.trained_accuracy, rep.layout_accuracy]}
+       "timings": rep.timings, "deviation": max(rep.deviation_routes), "extracted": rep.extracted,
+       "acc": [rep.trained_accuracy, rep.layout_accuracy_routes]}
 print("RESULT " + json.dumps(out))
 """
 
 
 def _prepare(tmp: Path, n: int, layers: int, topology: str) -> tuple[Path, Path, float]:
-    from ffzero_photonics.layouts.export import export_chip
-    from ffzero_photonics.run import RunSpec, load_run, train_run
+    from ffzero_photonics.run import RunSpec, train_run
+    from ffzero_photonics.tapeout import export_run
     from ffzero_photonics.trainer import TrainConfig
 
     run = tmp / f"run{n}"
@@ -45,13 +45,9 @@ def _prepare(tmp: Path, n: int, layers: int, topology: str) -> tuple[Path, Path,
         train=TrainConfig(paradigm="ffzero", epochs=1, batch_size=2048, seed=0),
     )
     train_run(spec, run, progress=False, log=lambda m: None)
-    _, _, model, _ = load_run(run)
     t0 = time.perf_counter()
-    gds = tmp / f"chip{n}.gds"
-    specs = list(model.specs)
-    params = [model.get_params(l) for l in range(model.n_layers)]
-    export_chip(specs if layers > 1 else specs[0], params if layers > 1 else params[0], gds)
-    return run, gds, time.perf_counter() - t0
+    result, _ = export_run(run, tmp / f"chip{n}.gds")
+    return run, result.gds_path, time.perf_counter() - t0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--topology", default="clements", choices=["clements", "reck"])
     args = ap.parse_args(argv)
 
-    print("| N | layers | MZIs | export s | verify wall s | verify cpu s | extract s | sax simulate s | accuracy s | max dev | PASS |")
+    print("| N | layers | MZIs | export s | verify wall s | verify cpu s | extract s | sax simulate s | accuracy s | max dev (routed) | PASS |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
