@@ -900,6 +900,18 @@ def _demote(md: str) -> str:
 
 
 # ------------------------------------------------------------------ plots
+def _finish(fig, path: Path, ax=None, legend_size: int | None = None) -> None:
+    """Grid and legend on ``ax`` (if given), then write the figure and free it."""
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _plot_severity(path: Path, plan: StudyPlan, summ: dict, ideal: dict) -> None:
     import matplotlib.pyplot as plt
 
@@ -923,9 +935,7 @@ def _plot_severity(path: Path, plan: StudyPlan, summ: dict, ideal: dict) -> None
     for r in range(rows):
         axes[r, 0].set_ylabel("test accuracy (%)")
     axes[0, 0].legend(fontsize=6, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path)
 
 
 def _plot_curves(path: Path, curves: list[dict], key: str, xlabel: str) -> None:
@@ -945,11 +955,7 @@ def _plot_curves(path: Path, curves: list[dict], key: str, xlabel: str) -> None:
     ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("validation accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path, ax, legend_size=7)
 
 
 def _plot_yield(path: Path, rows: list[dict]) -> None:
@@ -962,11 +968,7 @@ def _plot_yield(path: Path, rows: list[dict]) -> None:
         ax.plot(100 * np.array(x), 100 * np.array(y), label=m)
     ax.set_xlabel("accuracy threshold x (%)")
     ax.set_ylabel("instances with accuracy ≥ x (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path, ax, legend_size=8)
 
 
 def _plot_wavelength(path: Path, rows: list[dict]) -> None:
@@ -984,11 +986,7 @@ def _plot_wavelength(path: Path, rows: list[dict]) -> None:
     ax.axvline(1000 * DESIGN_WAVELENGTH_UM, color="grey", lw=0.5)
     ax.set_xlabel("wavelength (nm)")
     ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path, ax, legend_size=7)
 
 
 def _plot_ablations(path: Path, s: dict) -> None:
@@ -1004,6 +1002,4 @@ def _plot_ablations(path: Path, s: dict) -> None:
         ax.set_xlabel("test accuracy (%)")
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path)
