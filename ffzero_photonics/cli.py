@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .argtypes import int_list, positive_float, positive_int
+from .argtypes import int_list, non_negative_int, positive_float, positive_int
 from .trainer import PARADIGMS
 
 EXIT_USAGE = 2
@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .study import add_chip_config_arguments, add_study_parser
 
     add_chip_config_arguments(p)
+    t.add_argument("--checkpoint-every", type=non_negative_int, default=None,
+                   help="also checkpoint every N steps inside an epoch (default 0: after every epoch)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = sub.add_parser("evaluate", help="reload a run directory's checkpoint and evaluate it on the test split")
@@ -122,7 +124,7 @@ def spec_from_args(args: argparse.Namespace):
         raise CLIError(f"unknown paradigm {args.paradigm!r}; choose one of {', '.join(PARADIGMS)}")
     train = {**DEFAULTS[args.paradigm], **MODEL_TRAIN_DEFAULTS.get(args.model, {})}
     for key in ("epochs", "batch_size", "lr", "eps", "scheme", "directions", "optimizer", "schedule",
-                "loss", "prototypes", "margin", "proj_dim"):
+                "loss", "prototypes", "margin", "proj_dim", "checkpoint_every"):
         value = getattr(args, key)
         if value is not None:
             train[key] = value

@@ -76,7 +76,9 @@ def train_run(
     ckpt = out / CHECKPOINT
     if ckpt.exists():
         trainer = _resume(spec, ckpt, model)
-        log(f"resuming {out} at stage {trainer.state()[0]['position'][0]}, epoch {trainer.state()[0]['position'][1]}")
+        meta = trainer.state()[0]
+        inside = f", step {meta['partial']['next_batch']}" if meta["partial"] else ""
+        log(f"resuming {out} at stage {meta['position'][0]}, epoch {meta['position'][1]}{inside}")
     elif out.exists() and any(out.iterdir()):
         raise ValueError(f"output directory {out} is not empty and holds no checkpoint; choose another --out")
     created = not out.exists()
@@ -91,7 +93,7 @@ def train_run(
         }, arrays)
 
     try:
-        trainer.fit(model, data, progress=progress, on_epoch=checkpoint)
+        trainer.fit(model, data, progress=progress, on_epoch=checkpoint, on_step=checkpoint)
     except BaseException:
         if created and out.exists() and not ckpt.exists():
             shutil.rmtree(out, ignore_errors=True)

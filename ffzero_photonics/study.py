@@ -16,7 +16,6 @@ import json
 import math
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -226,6 +225,7 @@ def add_study_parser(subparsers) -> None:
     r.add_argument("--bounded", action="store_true", help="the ~3-minute CI form: 1 seed, fewer effects and epochs")
     r.add_argument("--seeds", type=int, default=None, help="seeds per cell (default 5; 1 when --bounded)")
     r.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    r.add_argument("--scheduler", default=None, help="run the study's trainings on a Dask cluster (tcp://HOST:8786)")
 
 
 def cmd_study(args: argparse.Namespace) -> int:
@@ -238,7 +238,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     kwargs = {} if args.seeds is None else {"seeds": args.seeds}
-    result = run_robustness(args.out, bounded=args.bounded, workers=args.workers,
+    result = run_robustness(args.out, bounded=args.bounded, workers=args.workers, scheduler=args.scheduler,
                             log=lambda m: print(m, file=sys.stderr), **kwargs)
     print(f"robustness study written to {args.out} ({result['wall_time_s']:.0f} s); see {Path(args.out) / 'summary.md'}")
     return 0
@@ -444,22 +444,21 @@ def _worker_env() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def _run_all(tasks: list[tuple[str, dict]], workers: int, log: Callable[[str], None], label: str) -> list:
-    """Run tasks (longest first) on ``workers`` processes (inline when 1); results in completion order."""
+def _run_all(tasks: list[tuple[str, dict]], workers: int, log: Callable[[str], None], label: str,
+             scheduler: str | None = None) -> list:
+    """Run tasks on the sweep engine (local processes, or Dask with ``scheduler``; inline for 1 worker)."""
+    from .sweep import run_tasks
+
     results = []
     t0 = time.perf_counter()
-    if workers == 1 or len(tasks) == 1:
+    if scheduler is None and (workers == 1 or len(tasks) == 1):
         for k, task in enumerate(tasks):
             results.append(_run_task(task))
             _progress(log, label, k + 1, len(tasks), t0)
         return results
-    import multiprocessing as mp
-
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_run_task, t) for t in tasks]
-        for k, fut in enumerate(as_completed(futures)):
-            results.append(fut.result())
-            _progress(log, label, k + 1, len(tasks), t0)
+    for k, (_, fut) in enumerate(run_tasks(_run_task, [(t,) for t in tasks], workers=workers, scheduler=scheduler)):
+        results.append(fut.result())
+        _progress(log, label, k + 1, len(tasks), t0)
     return results
 
 
@@ -476,12 +475,14 @@ def run_robustness(
     bounded: bool = False,
     seeds: int | None = None,
     workers: int = 2,
+    scheduler: str | None = None,
     plan: StudyPlan | None = None,
     log: Callable[[str], None] = print,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Run the robustness study and write its tables, plots and ``summary.md`` into ``out``; returns headline numbers.
 
+    Trainings run on the sweep engine: local processes, or a Dask cluster at ``scheduler``.
     ``bounded`` selects :meth:`StudyPlan.bounded`; ``seeds``, ``workers`` and any
     other :class:`StudyPlan` field given as keyword override the plan.
     """
@@ -504,7 +505,7 @@ def run_robustness(
     tasks = [("offline", dict(plan=plan, seed=s, layers=plan.layers)) for s in seeds_]
     if ml:
         tasks += [("offline", dict(plan=plan, seed=s, layers=2)) for s in seeds_]
-    offline = {(kw["seed"], kw["layers"]): res for _, kw, res in _run_all(tasks, plan.workers, log, "offline BP+AD")}
+    offline = {(kw["seed"], kw["layers"]): res for _, kw, res in _run_all(tasks, plan.workers, log, "offline BP+AD", scheduler)}
 
     # 2. in-situ grid, multi-layer subset, ablations, Monte Carlo retraining
     tasks = []
@@ -533,7 +534,7 @@ def run_robustness(
         tasks.append(("mc_retrain", dict(plan=plan, instance=k, init=offline[0, plan.layers]["params"],
                                          epochs=max(1, plan.epochs // 5))))
     tasks.sort(key=_cost_guess, reverse=True)
-    results = _run_all(tasks, plan.workers, log, "training runs")
+    results = _run_all(tasks, plan.workers, log, "training runs", scheduler)
 
     insitu_rows = [row for name, _, res in results if name == "insitu" for row in res]
     ablation_rows = [res for name, _, res in results if name == "ablation"]

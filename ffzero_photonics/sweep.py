@@ -36,7 +36,7 @@ import time
 import traceback
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .checkpoint import write_json_atomic
 
@@ -204,14 +204,11 @@ def run_sweep(
     try:
         if not todo:
             pass
-        elif scheduler is not None:
-            _run_dask(todo, cells_dir, scheduler, records, bar)
         elif workers == 0:
             for cell in todo:
                 _finish(run_cell(cell.id, cell.values, cell.spec, str(cells_dir / cell.id)), cells_dir, records, bar)
         else:
-            n = min(workers or os.cpu_count() or 1, len(todo))
-            _run_local(todo, cells_dir, n, records, bar)
+            _run_cells(todo, cells_dir, records, bar, workers=workers, scheduler=scheduler)
     finally:
         bar.close()
     ordered = [records.get(c.id) or _missing(c) for c in cells]
@@ -219,40 +216,52 @@ def run_sweep(
     return ordered
 
 
-def _run_local(todo: list[Cell], cells_dir: Path, n: int, records, bar) -> None:
+def run_tasks(fn: Callable[..., Any], arg_tuples: list[tuple], *, workers: int | None = None,
+              scheduler: str | None = None) -> Iterator[tuple[int, Any]]:
+    """Run ``fn(*args)`` for every tuple on a local spawn process pool or a Dask cluster.
+
+    Yields ``(index, future)`` as each task completes; ``fn`` must be importable
+    by the workers. One BLAS/XLA thread per task: the pool provides the parallelism.
+    """
+    if scheduler is not None:
+        try:
+            from distributed import Client, as_completed
+        except ImportError:
+            raise ValueError("--scheduler needs dask distributed: pip install dask distributed") from None
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        try:
+            futures = {
+                client.submit(_on_dask_worker, fn, *args, key=f"ffzero-{i}-{os.getpid()}-{time.time_ns()}", pure=False): i
+                for i, args in enumerate(arg_tuples)
+            }
+            for fut in as_completed(list(futures)):
+                yield futures[fut], fut
+        finally:
+            client.close()
+        return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("spawn")  # no fork: jax and BLAS threads do not survive it
+    n = min(workers or os.cpu_count() or 1, max(len(arg_tuples), 1))
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker) as pool:
-        futures = {pool.submit(run_cell, c.id, c.values, c.spec, str(cells_dir / c.id)): c for c in todo}
+        futures = {pool.submit(fn, *args): i for i, args in enumerate(arg_tuples)}
         try:
             for fut in as_completed(futures):
-                _finish(_outcome(fut, futures[fut]), cells_dir, records, bar)
+                yield futures[fut], fut
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
 
-def _run_dask(todo: list[Cell], cells_dir: Path, scheduler: str, records, bar) -> None:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise ValueError("--scheduler needs dask distributed: pip install dask distributed") from None
-    try:
-        client = Client(scheduler, timeout="20s")
-    except OSError as exc:
-        raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    try:
-        futures = {
-            client.submit(_run_cell_on_dask, c.id, c.values, c.spec, str(cells_dir.resolve() / c.id),
-                          key=f"ffzero-cell-{c.id}-{os.getpid()}-{time.time_ns()}", pure=False): c
-            for c in todo
-        }
-        for fut in as_completed(list(futures)):
-            _finish(_outcome(fut, futures[fut]), cells_dir, records, bar)
-    finally:
-        client.close()
+def _run_cells(todo: list[Cell], cells_dir: Path, records, bar, *, workers=None, scheduler=None) -> None:
+    base = cells_dir.resolve() if scheduler is not None else cells_dir
+    args = [(c.id, c.values, c.spec, str(base / c.id)) for c in todo]
+    for i, fut in run_tasks(run_cell, args, workers=workers, scheduler=scheduler):
+        _finish(_outcome(fut, todo[i]), cells_dir, records, bar)
 
 
 def _outcome(future, cell: Cell) -> dict[str, Any]:
@@ -297,9 +306,9 @@ def _init_worker() -> None:
 _THREAD_LIMIT = None
 
 
-def _run_cell_on_dask(*args) -> dict[str, Any]:
+def _on_dask_worker(fn: Callable[..., Any], *args) -> Any:
     _init_worker()
-    return run_cell(*args)
+    return fn(*args)
 
 
 def write_summary(out: Path, records: list[dict[str, Any]], axes: list[str]) -> None:

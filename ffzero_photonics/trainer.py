@@ -46,6 +46,7 @@ class TrainConfig:
     margin: float = 0.3
     seed: int = 0
     eval_train_max: int = 2000
+    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: after every epoch only)
 
     def __post_init__(self) -> None:
         _choice("paradigm", self.paradigm, PARADIGMS)
@@ -63,6 +64,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, (int, np.integer)) \
+                or self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be a non-negative integer, got {self.checkpoint_every!r}")
         if not (np.isfinite(self.margin) and self.margin >= 0):
             raise ValueError(f"margin must be >= 0, got {self.margin!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
@@ -96,6 +100,7 @@ class Trainer:
         self._opt_leaves: list[np.ndarray] | None = None
         self._elapsed = 0.0
         self._n_stages: int | None = None
+        self._partial: tuple[np.ndarray, int, list[float]] | None = None  # (perm, next batch, losses) mid-epoch
 
     # ---------- public verbs ----------
     def fit(
@@ -105,10 +110,12 @@ class Trainer:
         *,
         progress: bool = False,
         on_epoch: Callable[["Trainer"], None] | None = None,
+        on_step: Callable[["Trainer"], None] | None = None,
     ) -> list[dict[str, Any]]:
         """Train ``model`` on ``data`` (train/val splits); returns the per-epoch history.
 
-        ``on_epoch`` runs after every epoch (the CLI saves its checkpoint there);
+        ``on_epoch`` runs after every epoch (the CLI saves its checkpoint there), ``on_step``
+        every ``config.checkpoint_every`` steps inside an epoch (0: never);
         calling ``fit`` again on a trainer restored with :meth:`load_state`
         continues where it stopped.
         """
@@ -144,14 +151,24 @@ class Trainer:
                     step.stepper.load_state_leaves(self._opt_leaves)
                 first_epoch = start_epoch if s == start_stage else 0
                 for epoch in range(first_epoch, cfg.epochs):
-                    perm = self._rng.permutation(n_train)
-                    losses = []
-                    for b in range(n_batches):
+                    if self._partial is not None:  # resuming inside this epoch
+                        perm, first_batch, losses = self._partial
+                        self._partial = None
+                    else:
+                        perm, first_batch, losses = self._rng.permutation(n_train), 0, []
+                    for b in range(first_batch, n_batches):
                         idx = perm[b * bs : (b + 1) * bs]
                         before = model.counter.snapshot()
                         losses.append(step(data.X_train[idx], targets[idx]))
                         self._add_cost(model, before, step, len(idx))
                         bar.update(1)
+                        if on_step is not None and cfg.checkpoint_every and (b + 1) % cfg.checkpoint_every == 0 \
+                                and b + 1 < n_batches:
+                            self._opt_leaves = step.stepper.state_leaves()
+                            self._partial = (perm, b + 1, list(losses))
+                            self._elapsed = time.perf_counter() - t0
+                            on_step(self)
+                            self._partial = None
                     self._opt_leaves = step.stepper.state_leaves()
                     self._position = (s, epoch + 1) if epoch + 1 < cfg.epochs else (s + 1, 0)
                     row = self._epoch_row(model, data, readout, s, epoch, float(np.mean(losses)), val_cache)
@@ -212,8 +229,11 @@ class Trainer:
             "elapsed_s": self._elapsed,
             "n_opt_leaves": 0 if self._opt_leaves is None else len(self._opt_leaves),
             "n_stages": self._n_stages,
+            "partial": None if self._partial is None else {"next_batch": self._partial[1], "losses": self._partial[2]},
         }
         arrays = {f"opt_{i}": v for i, v in enumerate(self._opt_leaves or [])}
+        if self._partial is not None:
+            arrays["partial_perm"] = self._partial[0]
         return meta, arrays
 
     @classmethod
@@ -225,6 +245,9 @@ class Trainer:
         trainer.train_cost.load(meta["train_cost"])
         trainer._elapsed = float(meta.get("elapsed_s", 0.0))
         trainer._n_stages = meta.get("n_stages")
+        partial = meta.get("partial")
+        if partial is not None:
+            trainer._partial = (arrays["partial_perm"], int(partial["next_batch"]), list(partial["losses"]))
         n = int(meta.get("n_opt_leaves", 0))
         trainer._opt_leaves = [arrays[f"opt_{i}"] for i in range(n)] if n else None
         return trainer

@@ -130,6 +130,15 @@ def test_sweep_on_a_dask_local_cluster(tmp_path):
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
                                   host="127.0.0.1", silence_logs=50) as cluster:
         records = sweep.run_sweep(path, out, scheduler=cluster.scheduler_address, progress=False, log=lambda m: None)
+        from ffzero_photonics.study import run_robustness
+
+        study = run_robustness(  # the robustness study runs on the same engine
+            tmp_path / "study", bounded=True, scheduler=cluster.scheduler_address, epochs=1, offline_epochs=1,
+            effects=("phase_offset",), levels=("high",), multilayer_effects=(), ablation_epochs=1,
+            photonic_ablations=("base",), mlp_ablations=("base",), mc_instances=2, mc_retrain=0,
+            wavelengths=(1.55,), log=lambda m: None,
+        )
+        assert (tmp_path / "study" / "summary.md").is_file() and study["wall_time_s"] > 0
     assert [r["status"] for r in records] == ["ok"] * 3
     assert all((out / "cells" / r["cell"] / "result.json").exists() for r in records)
     assert len(list(csv.DictReader((out / "summary.csv").open()))) == 3

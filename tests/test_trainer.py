@@ -145,3 +145,37 @@ def test_autodiff_needs_a_twin(digits):
 
     with pytest.raises(ValueError, match="needs a differentiable twin"):
         Trainer(paradigm="bp-ad", epochs=1).fit(Opaque(), digits)
+
+
+def test_resume_inside_an_epoch_equals_uninterrupted(digits):
+    cfg = dict(epochs=2, batch_size=64, seed=2, lr=1e-2, optimizer="adam", checkpoint_every=5)
+    full_model = small_mlp(2)
+    full = Trainer(**cfg)
+    full.fit(full_model, digits)
+
+    model = small_mlp(2)
+    saved = {}
+
+    class Stop(Exception):
+        pass
+
+    def save(tr):
+        saved["state"] = tr.state()
+        saved["params"] = [model.get_params(l) for l in range(model.n_layers)]
+
+    def stop_mid_epoch(tr):
+        save(tr)
+        if tr.state()[0]["partial"]["next_batch"] == 10 and len(tr.history) == 2:  # layer 1, first epoch, step 10
+            raise Stop
+
+    with pytest.raises(Stop):
+        Trainer(**cfg).fit(model, digits, on_epoch=save, on_step=stop_mid_epoch)
+    fresh = small_mlp(2)
+    for l, p in enumerate(saved["params"]):
+        fresh.set_params(l, p)
+    resumed = Trainer.from_state(*saved["state"])
+    resumed.fit(fresh, digits)
+    for l in range(2):
+        np.testing.assert_array_equal(fresh.get_params(l), full_model.get_params(l))
+    assert resumed.train_cost == full.train_cost
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
