@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .argtypes import int_list, non_negative_int, positive_float, positive_int
+from .recipes import default_train
 from .trainer import PARADIGMS
 
 EXIT_USAGE = 2
@@ -90,21 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-DEFAULTS: dict[str, dict[str, Any]] = {
-    # The tuned recipes (benchmarks/paradigms.py): small batches give forward-only training many
-    # more steps per chip query. The paper's recipe is --batch-size 256 --optimizer sgd --lr 1e-3
-    # --schedule constant --epochs 100 (its loss sums over the batch, so its lr 1e-3 ~ our lr 0.26).
-    "ffzero": {"epochs": 300, "batch_size": 16, "lr": 3e-3, "optimizer": "adam", "schedule": "cosine"},
-    "bp-dd": {"epochs": 300, "batch_size": 16, "lr": 3e-3, "optimizer": "adam", "schedule": "cosine"},
-    "ff-ad": {"epochs": 50, "batch_size": 16, "lr": 3e-3, "optimizer": "adam", "schedule": "cosine"},
-    "bp-ad": {"epochs": 50, "batch_size": 16, "lr": 1e-3, "optimizer": "adam", "schedule": "cosine"},
-}
-
-
-# Heater phases: a perturbation of norm 0.3 moves each of ~10^2-10^3 heaters by 0.01-0.03 rad, above DAC
-# steps and detector noise; on ideal chips it trains exactly as well as 1e-3 (docs/robustness/).
-MODEL_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {"photonic": {"eps": 0.3}}
-
 MODEL_OPTIONS = {
     "mlp": ("hidden", "activation"),
     "cnn": ("channels", "kernel", "activation"),
@@ -122,7 +108,7 @@ def spec_from_args(args: argparse.Namespace):
         raise CLIError(f"unknown model {args.model!r}; choose one of {', '.join(MODEL_KINDS)}")
     if args.paradigm not in PARADIGMS:
         raise CLIError(f"unknown paradigm {args.paradigm!r}; choose one of {', '.join(PARADIGMS)}")
-    train = {**DEFAULTS[args.paradigm], **MODEL_TRAIN_DEFAULTS.get(args.model, {})}
+    train = default_train(args.paradigm, args.model)
     for key in ("epochs", "batch_size", "lr", "eps", "scheme", "directions", "optimizer", "schedule",
                 "loss", "prototypes", "margin", "proj_dim", "checkpoint_every"):
         value = getattr(args, key)

@@ -90,7 +90,7 @@ def load_sweep(path: str | Path) -> tuple[dict[str, Any], dict[str, list[Any]]]:
 
 def expand(base: dict[str, Any], axes: dict[str, list[Any]]) -> list[Cell]:
     """Every combination of the axes applied to the base, validated as RunSpecs (nothing runs)."""
-    from .cli import DEFAULTS
+    from .recipes import default_train
     from .run import RunSpec
     from .trainer import PARADIGMS, TrainConfig
 
@@ -118,10 +118,11 @@ def expand(base: dict[str, Any], axes: dict[str, list[Any]]) -> list[Cell]:
             else:
                 spec[head] = value
         paradigm = spec["train"].get("paradigm", "ffzero")
-        train = {**DEFAULTS.get(paradigm, {}), **spec["train"]} if paradigm in PARADIGMS else spec["train"]
+        model = spec.get("model", "mlp")
+        train = {**default_train(paradigm, model), **spec["train"]} if paradigm in PARADIGMS else spec["train"]
         try:
             run = RunSpec(
-                model=spec.get("model", "mlp"), model_options=spec["model_options"],
+                model=model, model_options=spec["model_options"],
                 dataset=spec.get("dataset", "digits"), standardize=spec.get("standardize"),
                 train=TrainConfig(**train),
             )

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ffzero_photonics import sweep
-from ffzero_photonics.cli import DEFAULTS
+from ffzero_photonics.recipes import TRAIN_DEFAULTS as DEFAULTS
 from ffzero_photonics.lab.serve_cli import add_sweep_parser, cmd_sweep
 
 SMALL = """
