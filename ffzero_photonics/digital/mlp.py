@@ -6,6 +6,8 @@ so the autodiff baselines train the same network.
 
 from __future__ import annotations
 
+import abc
+
 import operator
 from typing import Any, Mapping, Sequence
 
@@ -27,7 +29,7 @@ from ffzero_photonics.digital.layers import (
 )
 
 
-class SequentialNet:
+class SequentialNet(abc.ABC):
     """Shared black-box / twin machinery for a chain of layers, each followed by one activation.
 
     Subclasses set ``_layers`` (objects with ``n_params``, ``in_dim``,
@@ -153,8 +155,9 @@ class SequentialNet:
         for l, p in enumerate(params):
             self.set_params(l, np.asarray(p, dtype=float))
 
-    def to_config(self) -> dict[str, Any]:  # pragma: no cover - subclasses override
-        raise NotImplementedError
+    @abc.abstractmethod
+    def to_config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild the model."""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]):
