@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gzip
 import math
-import operator
 import os
 import zipfile
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .validation import check_int
 
 BUILTIN_DATASETS = ("digits", "iris", "wine", "f1", "f2")
 DATASET_NAMES = BUILTIN_DATASETS + ("idx:PATH", "npz:PATH", "PATH.npz")
@@ -127,16 +128,16 @@ def load_dataset(
     if not isinstance(name, (str, os.PathLike)):
         raise ValueError(f"dataset name must be a string, got {name!r}")
     name_str = os.fspath(name)
-    seed = _check_int(seed, "seed", minimum=0)
+    seed = check_int(seed, "seed", minimum=0)
     val_fraction = _check_fraction(val_fraction, "val_fraction")
     test_fraction = _check_fraction(test_fraction, "test_fraction")
     if val_fraction + test_fraction >= 1.0:
         raise ValueError(
             f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}"
         )
-    n_samples = _check_int(n_samples, "n_samples", minimum=2)
+    n_samples = check_int(n_samples, "n_samples", minimum=2)
     if max_train is not None:
-        max_train = _check_int(max_train, "max_train", minimum=1)
+        max_train = check_int(max_train, "max_train", minimum=1)
     if not isinstance(standardize, (bool, np.bool_)):
         raise ValueError(f"standardize must be a bool, got {standardize!r}")
 
@@ -183,18 +184,6 @@ def _f2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 _SYNTHETIC = {"f1": _f1, "f2": _f2}
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if v < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(v)
 
 
 def _check_fraction(value: Any, name: str) -> float:

@@ -56,15 +56,10 @@ class Cell:
 
 def load_sweep(path: str | Path) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """(base configuration, grid axes as dotted path -> values) of a sweep TOML file."""
-    import tomllib
+    from .validation import read_toml
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no sweep file at {path}")
-    try:
-        doc = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    doc = read_toml(path, "sweep file")
     unknown = sorted(set(doc) - set(TOP_KEYS))
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(TOP_KEYS)}")

@@ -12,10 +12,11 @@ never a Python loop over candidates.
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any, Callable
 
 import numpy as np
+
+from ..validation import check_int
 
 ACTIVATIONS = ("tanh", "relu", "leaky_relu", "gelu", "sigmoid", "none")
 LEAKY_SLOPE = 0.01
@@ -56,28 +57,12 @@ def activate(z, name: str, xp=np):
 
 def check_positive_int(value: Any, name: str) -> int:
     """Validate a positive integer argument, naming it and the bad value in the error."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
-    if v <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(v)
+    return check_int(value, name, 1, "a positive integer")
 
 
 def check_seed(seed: Any) -> int:
     """Validate a non-negative integer seed for ``np.random.default_rng``."""
-    if isinstance(seed, bool):
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    try:
-        s = operator.index(seed)
-    except TypeError:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}") from None
-    if s < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(s)
+    return check_int(seed, "seed", 0, "a non-negative integer")
 
 
 def glorot_uniform(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..argtypes import non_negative_float, non_negative_int, port
+from ..validation import read_toml
 
 CHIP_DEFAULTS = {"n_features": 64, "image_shape": [8, 8]}
 INSTRUMENT_KEYS = ("p_pi_mW", "max_power_mW", "latency_s", "settle_s", "integrate_s", "sleep")
@@ -38,16 +39,10 @@ def _chip_keys() -> tuple[str, ...]:
     return tuple(inspect.signature(PhotonicChip).parameters)
 
 
-def _read_toml(path: str | Path) -> dict[str, Any]:
-    import tomllib
-
+def _read_chip_toml(path: str | Path) -> dict[str, Any]:
+    """A CHIP.toml with only [chip] and [instrument] tables."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no chip config at {path}")
-    try:
-        doc = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    doc = read_toml(path, "chip config")
     unknown = sorted(set(doc) - {"chip", "instrument"})
     if unknown:
         raise ValueError(f"{path}: unknown table(s) {', '.join(map(repr, unknown))}; allowed: [chip], [instrument]")
@@ -61,7 +56,7 @@ def _read_toml(path: str | Path) -> dict[str, Any]:
 
 def load_chip_config(path: str | Path) -> dict[str, Any]:
     """``PhotonicChip`` keyword arguments from a CHIP.toml's ``[chip]`` table, defaults filled in, validated."""
-    doc = _read_toml(path)
+    doc = _read_chip_toml(path)
     chip = {**CHIP_DEFAULTS, **doc["chip"]}
     allowed = _chip_keys()
     unknown = sorted(set(chip) - set(allowed))
@@ -93,7 +88,7 @@ def load_chip_config(path: str | Path) -> dict[str, Any]:
 
 def load_instrument_config(path: str | Path) -> dict[str, Any]:
     """``SimulatedInstrument`` keyword arguments from the optional ``[instrument]`` table."""
-    inst = dict(_read_toml(path).get("instrument", {}))
+    inst = dict(_read_chip_toml(path).get("instrument", {}))
     unknown = sorted(set(inst) - set(INSTRUMENT_KEYS))
     if unknown:
         raise ValueError(f"{path}: unknown [instrument] key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(INSTRUMENT_KEYS)}")
