@@ -35,8 +35,10 @@ def main(argv: list[str] | None = None) -> None:
 
     gf.gpdk.PDK.activate()
     mesh_layout(build_mesh("clements", 2), wiring="cells")
-    print("| topology | N | MZIs | heaters | wiring | generate s (wall / cpu) | write s (wall / cpu) | total wall s | GDS MB |")
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    print("| topology | N | MZIs | heaters | wiring | generate s (wall / cpu) | write s (wall / cpu) | total wall s | GDS MB "
+          "| cpu ms / heater | per-heater cost / smallest N |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    reference: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             for topology in args.topologies:
@@ -45,10 +47,12 @@ def main(argv: list[str] | None = None) -> None:
                     c, gw, gc = _timed(lambda: mesh_layout(spec, wiring=wiring))
                     path = Path(tmp) / f"{topology}{n}_{wiring}.gds"
                     _, ww, wc = _timed(lambda: c.write_gds(gdspath=path))
+                    per_heater = 1e3 * (gc + wc) / spec.n_params
+                    base = reference.setdefault((topology, wiring), per_heater)
                     print(
                         f"| {topology} | {n} | {spec.n_mzis} | {spec.n_params} | {c.info['wiring']} "
                         f"| {gw:.2f} / {gc:.2f} | {ww:.2f} / {wc:.2f} | {gw + ww:.2f} "
-                        f"| {path.stat().st_size / 1e6:.2f} |",
+                        f"| {path.stat().st_size / 1e6:.2f} | {per_heater:.2f} | {per_heater / base:.2f} |",
                         flush=True,
                     )
 

@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--topology", default="clements", choices=["clements", "reck"])
     args = ap.parse_args(argv)
 
-    print("| N | layers | MZIs | export s | verify wall s | verify cpu s | extract s | sax simulate s | accuracy s | max dev (routed) | PASS |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("| N | layers | MZIs | export s | verify wall s | verify cpu s | extract s | sax simulate s | accuracy s | max dev (routed) | PASS | cpu / smallest N |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    reference = None
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             run, gds, export_s = _prepare(Path(tmp), n, args.layers, args.topology)
@@ -70,9 +71,11 @@ def main(argv: list[str] | None = None) -> None:
             r = json.loads(line[len("RESULT "):])
             t = r["timings"]
             mzis = args.layers * n * (n - 1) // 2
+            reference = reference or r["cpu_s"]
             print(
                 f"| {n} | {args.layers} | {mzis} | {export_s:.1f} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {t['extract_s']:.1f} "
-                f"| {t['simulate_s']:.1f} | {t['accuracy_s']:.1f} | {r['deviation']:.1e} | {'PASS' if r['passed'] else 'FAIL'} |",
+                f"| {t['simulate_s']:.1f} | {t['accuracy_s']:.1f} | {r['deviation']:.1e} | {'PASS' if r['passed'] else 'FAIL'} "
+                f"| {r['cpu_s'] / reference:.2f} |",
                 flush=True,
             )
 
