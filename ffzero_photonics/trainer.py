@@ -15,11 +15,11 @@ from typing import Any, Callable
 import numpy as np
 
 from .blackbox import DifferentiableTwin, LayeredBlackBox, QueryCounter
-from .estimators import DIRECTIONS, SCHEMES, directional_gradient
-from .losses import LOSSES
-from .objectives import LayerObjective, build_objectives
-from .optim import OPTIMIZERS, SCHEDULES, Stepper, make_optimizer
-from .prototypes import PROTOTYPE_KINDS
+from .method.estimators import DIRECTIONS, SCHEMES, directional_gradient
+from .method.losses import LOSSES
+from .method.objectives import LayerObjective, build_objectives
+from .method.optim import OPTIMIZERS, SCHEDULES, Stepper, make_optimizer
+from .method.prototypes import PROTOTYPE_KINDS
 
 PARADIGMS = ("ffzero", "bp-dd", "ff-ad", "bp-ad")
 LOCAL = {"ffzero": True, "bp-dd": False, "ff-ad": True, "bp-ad": False}

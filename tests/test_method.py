@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ffzero_photonics.estimators import directional_gradient, sample_directions
-from ffzero_photonics.losses import cosine_scores, local_loss
-from ffzero_photonics.prototypes import make_prototypes, onehot_prototypes, simplex_prototypes
+from ffzero_photonics.method.estimators import directional_gradient, sample_directions
+from ffzero_photonics.method.losses import cosine_scores, local_loss
+from ffzero_photonics.method.prototypes import make_prototypes, onehot_prototypes, simplex_prototypes
 
 
 @pytest.mark.parametrize("n_classes,dim", [(2, 5), (3, 3), (10, 10), (10, 100), (10, 9)])

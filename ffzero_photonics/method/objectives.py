@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blackbox import LayerInfo
+from ..blackbox import LayerInfo
 from .prototypes import make_prototypes
 
 
