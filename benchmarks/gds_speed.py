@@ -4,7 +4,9 @@
     python benchmarks/gds_speed.py --sizes 8 --wiring cells polygons
 
 Wall and CPU (process) time are both reported: on a shared machine the wall
-clock also measures other jobs. Sub-cells are built once before timing.
+clock also measures other jobs. Sub-cells are built once before timing. A
+second table times a fresh parameterization of each cell (sub-cells warm) and
+the floorplan's heater positions (``heater_positions_for``, cold and cached).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import gdsfactory as gf
 
+from ffzero_photonics.components import cells
+from ffzero_photonics.layouts.floorplan import heater_positions_for
 from ffzero_photonics.layouts.mesh_layout import mesh_layout
 from ffzero_photonics.photonic.mesh_spec import build_mesh
 
@@ -55,6 +59,25 @@ def main(argv: list[str] | None = None) -> None:
                         f"| {path.stat().st_size / 1e6:.2f} | {per_heater:.2f} | {per_heater / base:.2f} |",
                         flush=True,
                     )
+
+
+    print()
+    print("| what | wall ms | cpu ms |")
+    print("|---|---:|---:|")
+    fresh = [
+        ("ffzero_heater_mzi(port_spacing=97)", lambda: cells.ffzero_heater_mzi(port_spacing=97.0)),
+        ("ffzero_phase_screen_heater(length=91)", lambda: cells.ffzero_phase_screen_heater(length=91.0)),
+        ("ffzero_tap_detector(modulator_length=77)", lambda: cells.ffzero_tap_detector(modulator_length=77.0)),
+        ("ffzero_io_coupler(kind='edge')", lambda: cells.ffzero_io_coupler(kind="edge")),
+        ("ffzero_pad(size=(61, 61))", lambda: cells.ffzero_pad(size=(61.0, 61.0))),
+    ]
+    for n in args.sizes:
+        spec = build_mesh("clements", n)
+        fresh += [(f"heater_positions_for(clements N={n}), cold", lambda spec=spec: heater_positions_for(spec)),
+                  (f"heater_positions_for(clements N={n}), cached", lambda spec=spec: heater_positions_for(spec))]
+    for what, fn in fresh:
+        _, wall, cpu = _timed(fn)
+        print(f"| {what} | {1e3 * wall:.1f} | {1e3 * cpu:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

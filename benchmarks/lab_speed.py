@@ -35,7 +35,7 @@ def _serve(conn, chip_options: dict) -> None:
     from ffzero_photonics.lab.server import ChipServer
     from ffzero_photonics.photonic.chip import PhotonicChip
 
-    server = ChipServer(SimulatedInstrument(PhotonicChip(**chip_options), **TIMING))
+    server = ChipServer(SimulatedInstrument(PhotonicChip(**chip_options), **TIMING), log_path=None)
     conn.send(server.url)
     server.serve_forever()
 
@@ -138,7 +138,7 @@ seed = [0, 1, 2, 3]
 
 
 def sweep_times(epochs: int) -> list[dict]:
-    from ffzero_photonics.sweep import run_sweep
+    from ffzero_photonics.scale.sweep import run_sweep
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Time of post-layout verification (``verify.verify_run``) of a trained chip for N = 8, 16, 25, as a markdown table.
+"""Time of post-layout verification (``tapeout.verify_run``) of a trained chip for N = 8, 16, 25, as a markdown table.
 
     python benchmarks/verify_speed.py                     # N = 8, 16, 25; 2 layers, Clements
     python benchmarks/verify_speed.py --sizes 8 --layers 1
@@ -24,7 +24,7 @@ from pathlib import Path
 _CHILD = r"""
 import json, sys, time
 w0, c0 = time.perf_counter(), time.process_time()
-from ffzero_photonics.verify import verify_run
+from ffzero_photonics.tapeout import verify_run
 rep = verify_run(sys.argv[1], sys.argv[2])
 out = {"wall_s": time.perf_counter() - w0, "cpu_s": time.process_time() - c0, "passed": rep.passed,
        "timings": rep.timings, "deviation": max(rep.deviation_routes), "extracted": rep.extracted,
@@ -34,7 +34,7 @@ print("RESULT " + json.dumps(out))
 
 
 def _prepare(tmp: Path, n: int, layers: int, topology: str) -> tuple[Path, Path, float]:
-    from ffzero_photonics.run import RunSpec, train_run
+    from ffzero_photonics.runs import RunSpec, train_run
     from ffzero_photonics.tapeout import export_run
     from ffzero_photonics.trainer import TrainConfig
 

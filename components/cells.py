@@ -1,7 +1,11 @@
 """gdsfactory cells for the photonic mesh: heater MZI, phase-screen heater, tap detector, IO coupler, pad.
 
-Every cell is a function of its parameters returning a Component, composed from
-gdsfactory's own couplers, heater straights, detectors and pads. Port
+Cell functions carry the ``ffzero_`` prefix, so a gdsfactory netlist names
+them ``ffzero_heater_mzi`` etc. and maps them to the models the PDK registers
+under the same names, never to a model of one of gdsfactory's own cells.
+Every cell is a function of its parameters returning a Component, composed
+from gdsfactory's own couplers, heater straights, detectors and pads; they
+draw with the active PDK's ``strip`` and ``metal_routing`` cross-sections. Port
 conventions match ``ffzero_photonics.photonic.netlist``: an MZI has o1 lower
 input, o2 upper input, o3 upper output, o4 lower output; a two-port cell has o1
 in, o2 out. Heater signal ports are named after the heater role (``theta``,
@@ -14,15 +18,17 @@ from __future__ import annotations
 import gdsfactory as gf
 from gdsfactory.component import Component
 
+from ffzero_photonics.errors import UserInputError
 
-def ensure_pdk() -> None:
-    """Activate the project's PDK (the generic one plus our cells and models) when none is active."""
-    try:
-        gf.get_active_pdk()
-    except ValueError:
-        from ffzero_photonics.pdk import PDK
-
-        PDK.activate()
+__all__ = [
+    "ROUTING_XS",
+    "WIRE_WIDTH",
+    "ffzero_heater_mzi",
+    "ffzero_io_coupler",
+    "ffzero_pad",
+    "ffzero_phase_screen_heater",
+    "ffzero_tap_detector",
+]
 
 ROUTING_XS = "metal_routing"
 WIRE_WIDTH = 10.0
@@ -50,7 +56,7 @@ def _hwire(c: Component, x0: float, x1: float, y: float) -> None:
 
 
 @gf.cell
-def heater_mzi(
+def ffzero_heater_mzi(
     port_spacing: float = 100.0,
     theta_length: float = 200.0,
     phi_length: float = 100.0,
@@ -66,7 +72,7 @@ def heater_mzi(
     """
     half = port_spacing / 2
     if half - _MMI_PORT_HALF_SPACING < 30.0:
-        raise ValueError(f"port_spacing={port_spacing} µm is too small for the MZI fan-out (need >= 62 µm)")
+        raise UserInputError(f"port_spacing={port_spacing} µm is too small for the MZI fan-out (need >= 62 µm)")
     c = Component()
     mzi = c << gf.components.mzi2x2_2x2_phase_shifter(
         length_x=theta_length, delta_length=0.0, cross_section=cross_section
@@ -113,7 +119,7 @@ def heater_mzi(
 
 
 @gf.cell
-def phase_screen_heater(
+def ffzero_phase_screen_heater(
     length: float = 100.0,
     lead_length: float = 50.0,
     cross_section: str = "strip",
@@ -124,7 +130,7 @@ def phase_screen_heater(
     vertical ground strap (gnd_n/gnd_s) inside the input lead.
     """
     if lead_length < 40.0:
-        raise ValueError(f"lead_length={lead_length} µm leaves no room for the ground strap (need >= 40 µm)")
+        raise UserInputError(f"lead_length={lead_length} µm leaves no room for the ground strap (need >= 40 µm)")
     c = Component()
     lead_in = c << gf.components.straight(length=lead_length, cross_section=cross_section)
     heater = c << gf.components.straight_heater_metal(length=length, cross_section=cross_section)
@@ -144,7 +150,7 @@ def phase_screen_heater(
 
 
 @gf.cell
-def tap_detector(
+def ffzero_tap_detector(
     coupler_length: float = 4.0,
     coupler_gap: float = 0.3,
     detector_offset: float = 30.0,
@@ -165,7 +171,7 @@ def tap_detector(
     sbend.connect("o1", dc.ports["o3"])
     det = c << gf.components.ge_detector_straight_si_contacts()
     det.connect("o1", sbend.ports["o2"])
-    pad_cell = pad(size=(pad_size, pad_size))
+    pad_cell = ffzero_pad(size=(pad_size, pad_size))
     lead = 20.0
     for name, port, dy in (("pd_a", det.ports["top"], 1), ("pd_k", det.ports["bot"], -1)):
         w = c << _wire(lead)
@@ -194,14 +200,14 @@ def tap_detector(
 
 
 @gf.cell
-def io_coupler(kind: str = "grating", cross_section: str = "strip") -> Component:
+def ffzero_io_coupler(kind: str = "grating", cross_section: str = "strip") -> Component:
     """Fibre interface: a TE grating coupler or a silicon edge coupler.
 
     Port ``o1`` is the chip-side waveguide (facing west, coupler to its east);
     ``fiber`` is the grating's vertical port or the edge facet.
     """
     if kind not in ("grating", "edge"):
-        raise ValueError(f"io_coupler kind must be 'grating' or 'edge', got {kind!r}")
+        raise UserInputError(f"io_coupler kind must be 'grating' or 'edge', got {kind!r}")
     c = Component()
     if kind == "grating":
         ref = c << gf.components.grating_coupler_elliptical_trenches(cross_section=cross_section)
@@ -213,7 +219,7 @@ def io_coupler(kind: str = "grating", cross_section: str = "strip") -> Component
 
 
 @gf.cell
-def pad(size: tuple[float, float] = (80.0, 80.0), layer: str = "MTOP") -> Component:
+def ffzero_pad(size: tuple[float, float] = (80.0, 80.0), layer: str = "MTOP") -> Component:
     """DC probe / wire-bond pad on the top metal (gdsfactory ``pad``), ports e1..e4 and ``pad``."""
     c = Component()
     ref = c << gf.components.pad(size=size, layer=layer)

@@ -22,8 +22,6 @@ import numpy as np
 import sax
 from simphony.libraries import ideal
 
-jax.config.update("jax_enable_x64", True)
-
 __all__ = [
     "MODELS",
     "coupler",

@@ -3,9 +3,9 @@
     python examples/end_to_end.py                      # 16 ports, 2 Clements layers, ~1 min on 2 cores
     python examples/end_to_end.py --out /tmp/e2e --epochs 20
 
-Steps: (1) train a photonic run (``run.train_run``), (2) export its layout
-and heater drive table (``layouts.export.export_chip``), (3) verify that the
-GDS, driven by that table, computes what was trained (``verify.verify_run``),
+Steps: (1) train a photonic run (``runs.train_run``), (2) export its layout
+and heater drive table (``tapeout.export_chip``), (3) verify that the
+GDS, driven by that table, computes what was trained (``tapeout.verify_run``),
 the heater table being compensated for the routed waveguides' phases, (4) show
 that the uncompensated trained phases fail on the routed chip. Re-running with the same ``--out``
 resumes the finished run instead of training again.
@@ -18,11 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from ffzero_photonics.layouts.export import export_chip
-from ffzero_photonics.run import RunSpec, load_run, train_run
-from ffzero_photonics.tapeout import export_run
+from ffzero_photonics.runs import RunSpec, load_run, train_run
+from ffzero_photonics.tapeout import export_chip, export_run, verify_run
 from ffzero_photonics.trainer import TrainConfig
-from ffzero_photonics.verify import verify_run
 
 
 def main(argv: list[str] | None = None) -> int:

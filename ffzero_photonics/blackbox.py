@@ -7,7 +7,11 @@ for one or many candidate parameter settings. Every query is counted. All
 arguments and results are plain numpy arrays, so a request is serializable.
 
 Forward-only paradigms (FFzero, BP+DD) use nothing but this protocol. The
-autodiff baselines additionally need :class:`DifferentiableTwin`.
+autodiff baselines additionally need :class:`DifferentiableTwin`; run directories
+need :class:`PersistentModel`. A registered model kind (``registry.ModelEntry``)
+provides a model that implements ``LayeredBlackBox`` + ``PersistentModel``, a
+``build(data, *, seed, **options)`` constructor, its options and its training recipe.
+Wrappers that meter or spy subclass :class:`ForwardingBlackBox`.
 """
 
 from __future__ import annotations
@@ -112,6 +116,69 @@ class DifferentiableTwin(Protocol):
         ...
 
     def load_twin_params(self, params: list[Any]) -> None: ...
+
+
+@runtime_checkable
+class PersistentModel(Protocol):
+    """A system that can be saved as a JSON-able config and rebuilt from it (what run directories store).
+
+    A model class may also declare ``train_recipe`` (a mapping of ``TrainConfig`` fields): training
+    defaults that suit it, overriding the paradigm's; the registry entry's recipe is used otherwise.
+    """
+
+    def to_config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this system's structure (not its trained parameters)."""
+        ...
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "PersistentModel":
+        """Rebuild the system :meth:`to_config` described."""
+        ...
+
+
+TWIN_MEMBERS = frozenset({"twin_params", "twin_forward", "load_twin_params"})
+
+
+class ForwardingBlackBox:
+    """Forwards every protocol member to ``inner``; subclass it and override one method to meter or spy.
+
+    Twin members (``twin_params``, ``twin_forward``, ``load_twin_params``) are looked up on
+    ``inner`` only, so ``isinstance(wrapper, DifferentiableTwin)`` answers as for ``inner``.
+    """
+
+    def __init__(self, inner: LayeredBlackBox):
+        self.inner = inner
+
+    @property
+    def counter(self) -> QueryCounter:
+        return self.inner.counter
+
+    @property
+    def n_layers(self) -> int:
+        return self.inner.n_layers
+
+    @property
+    def n_inputs(self) -> int:
+        return self.inner.n_inputs
+
+    def layer_info(self, layer: int) -> LayerInfo:
+        return self.inner.layer_info(layer)
+
+    def get_params(self, layer: int) -> np.ndarray:
+        return self.inner.get_params(layer)
+
+    def set_params(self, layer: int, params: np.ndarray) -> None:
+        self.inner.set_params(layer, params)
+
+    def query(
+        self, x: np.ndarray, layer: int, settings: Mapping[int, np.ndarray] | None = None
+    ) -> np.ndarray:
+        return self.inner.query(x, layer, settings)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in TWIN_MEMBERS and "inner" in self.__dict__:
+            return getattr(self.inner, name)  # AttributeError when inner has no twin: hasattr() is False
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def check_settings(

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UserInputError
 from .validation import check_int
 
 BUILTIN_DATASETS = ("digits", "iris", "wine", "f1", "f2")
@@ -126,20 +127,20 @@ def load_dataset(
     (seeded, stratified subsample; val/test unchanged).
     """
     if not isinstance(name, (str, os.PathLike)):
-        raise ValueError(f"dataset name must be a string, got {name!r}")
+        raise UserInputError(f"dataset name must be a string, got {name!r}")
     name_str = os.fspath(name)
     seed = check_int(seed, "seed", minimum=0)
     val_fraction = _check_fraction(val_fraction, "val_fraction")
     test_fraction = _check_fraction(test_fraction, "test_fraction")
     if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
+        raise UserInputError(
             f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}"
         )
     n_samples = check_int(n_samples, "n_samples", minimum=2)
     if max_train is not None:
         max_train = check_int(max_train, "max_train", minimum=1)
     if not isinstance(standardize, (bool, np.bool_)):
-        raise ValueError(f"standardize must be a bool, got {standardize!r}")
+        raise UserInputError(f"standardize must be a bool, got {standardize!r}")
 
     key = name_str.strip().lower()
     rng = np.random.default_rng(seed)
@@ -190,9 +191,9 @@ def _check_fraction(value: Any, name: str) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}") from None
+        raise UserInputError(f"{name} must be a number in [0, 1), got {value!r}") from None
     if isinstance(value, bool) or not (0.0 <= v < 1.0):
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+        raise UserInputError(f"{name} must be a number in [0, 1), got {value!r}")
     return v
 
 
@@ -217,9 +218,9 @@ def _parse_path_name(name: str) -> tuple[str, Path]:
     elif low.endswith(".npz"):
         kind, raw = "npz", name
     else:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+        raise UserInputError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
     if not raw.strip():
-        raise ValueError(f"dataset {name!r} names no path")
+        raise UserInputError(f"dataset {name!r} names no path")
     path = Path(raw).expanduser()
     if kind == "idx" and not path.is_dir():
         raise FileNotFoundError(f"IDX dataset directory not found: {str(path)!r}")
@@ -237,24 +238,24 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
-            raise ValueError(f"malformed IDX file {str(path)!r}: bad gzip stream ({exc})") from None
+            raise UserInputError(f"malformed IDX file {str(path)!r}: bad gzip stream ({exc})") from None
     if len(raw) < 4:
-        raise ValueError(f"malformed IDX file {str(path)!r}: only {len(raw)} bytes")
+        raise UserInputError(f"malformed IDX file {str(path)!r}: only {len(raw)} bytes")
     if raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"malformed IDX file {str(path)!r}: magic number must start with two zero bytes, got {raw[:4].hex()}")
+        raise UserInputError(f"malformed IDX file {str(path)!r}: magic number must start with two zero bytes, got {raw[:4].hex()}")
     code, ndim = raw[2], raw[3]
     if code not in _IDX_DTYPES:
-        raise ValueError(f"malformed IDX file {str(path)!r}: unknown dtype code 0x{code:02x}")
+        raise UserInputError(f"malformed IDX file {str(path)!r}: unknown dtype code 0x{code:02x}")
     if ndim == 0:
-        raise ValueError(f"malformed IDX file {str(path)!r}: zero dimensions")
+        raise UserInputError(f"malformed IDX file {str(path)!r}: zero dimensions")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"malformed IDX file {str(path)!r}: truncated header ({ndim} dims)")
+        raise UserInputError(f"malformed IDX file {str(path)!r}: truncated header ({ndim} dims)")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = _IDX_DTYPES[code]
     expected = math.prod(dims) * dtype.itemsize
     if len(raw) - header != expected:
-        raise ValueError(
+        raise UserInputError(
             f"malformed IDX file {str(path)!r}: dims {dims} of {dtype.name} need {expected} data bytes, "
             f"found {len(raw) - header}"
         )
@@ -280,10 +281,10 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
             files = sorted(f.files)
             arrays = {k: np.asarray(f[k]) for k in IDX_FILES if k in files}
     except (OSError, EOFError, ValueError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"cannot read npz file {str(path)!r}: {exc}") from None
+        raise UserInputError(f"cannot read npz file {str(path)!r}: {exc}") from None
     missing = [k for k in IDX_FILES if k not in arrays]
     if missing:
-        raise ValueError(f"npz file {str(path)!r} lacks arrays {missing}; has {files}")
+        raise UserInputError(f"npz file {str(path)!r} lacks arrays {missing}; has {files}")
     return arrays
 
 
@@ -294,27 +295,27 @@ def _check_image_arrays(raw: dict[str, np.ndarray], label: str):
     for part in ("train", "test"):
         x, y = raw[f"x_{part}"], raw[f"y_{part}"]
         if x.ndim < 2:
-            raise ValueError(f"{label}: x_{part} must have a sample axis and features, got shape {x.shape}")
+            raise UserInputError(f"{label}: x_{part} must have a sample axis and features, got shape {x.shape}")
         if y.ndim != 1:
-            raise ValueError(f"{label}: y_{part} must be 1-D labels, got shape {y.shape}")
+            raise UserInputError(f"{label}: y_{part} must be 1-D labels, got shape {y.shape}")
         if len(x) != len(y):
-            raise ValueError(f"{label}: x_{part} has {len(x)} samples but y_{part} has {len(y)}")
+            raise UserInputError(f"{label}: x_{part} has {len(x)} samples but y_{part} has {len(y)}")
         if len(x) == 0:
-            raise ValueError(f"{label}: {part} set is empty")
+            raise UserInputError(f"{label}: {part} set is empty")
         if feature_shape is None:
             feature_shape = tuple(int(s) for s in x.shape[1:])
         elif tuple(x.shape[1:]) != feature_shape:
-            raise ValueError(f"{label}: x_test samples have shape {x.shape[1:]}, x_train {feature_shape}")
+            raise UserInputError(f"{label}: x_test samples have shape {x.shape[1:]}, x_train {feature_shape}")
         if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-            raise ValueError(f"{label}: x_{part} must be real numbers, got dtype {x.dtype}")
+            raise UserInputError(f"{label}: x_{part} must be real numbers, got dtype {x.dtype}")
         xf = x.reshape(len(x), -1).astype(float)
         if not np.all(np.isfinite(xf)):
-            raise ValueError(f"{label}: x_{part} contains NaN or inf")
+            raise UserInputError(f"{label}: x_{part} contains NaN or inf")
         if not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
-            raise ValueError(f"{label}: y_{part} must be integer labels, got dtype {y.dtype}")
+            raise UserInputError(f"{label}: y_{part} must be integer labels, got dtype {y.dtype}")
         yf = y.astype(float)
         if not np.all(np.isfinite(yf)) or np.any(yf != np.round(yf)) or np.any(yf < 0):
-            raise ValueError(f"{label}: y_{part} must be non-negative integer labels")
+            raise UserInputError(f"{label}: y_{part} must be non-negative integer labels")
         out.append((xf, y.astype(np.int64)))
     (X_tr, y_tr), (X_te, y_te) = out
     hi = max(X_tr.max(), X_te.max())
@@ -331,7 +332,7 @@ def _split_indices(y: np.ndarray, fraction: float, rng: np.random.Generator, str
     if n_held == 0:
         return np.sort(perm), np.array([], dtype=np.intp)
     if n_held >= n:
-        raise ValueError(f"fraction {fraction} of {n} samples leaves no training data")
+        raise UserInputError(f"fraction {fraction} of {n} samples leaves no training data")
     if not stratify:
         return np.sort(perm[n_held:]), np.sort(perm[:n_held])
     from sklearn.model_selection import train_test_split
@@ -341,7 +342,7 @@ def _split_indices(y: np.ndarray, fraction: float, rng: np.random.Generator, str
             np.arange(n), test_size=n_held, stratify=y, random_state=int(rng.integers(2**31 - 1))
         )
     except ValueError as exc:
-        raise ValueError(
+        raise UserInputError(
             f"cannot stratify a split of {n_held} of {n} samples over {len(np.unique(y))} classes: {exc}"
         ) from None
     return np.sort(rest), np.sort(held)
@@ -354,7 +355,7 @@ def _split_three(y: np.ndarray, val_fraction: float, test_fraction: float, rng, 
     rel = n_val / len(rest) if len(rest) else 0.0
     r_train, r_val = _split_indices(y[rest], rel, rng, stratify)
     if len(r_train) == 0:
-        raise ValueError("the split leaves no training samples")
+        raise UserInputError("the split leaves no training samples")
     return {"train": rest[r_train], "val": rest[r_val], "test": test}
 
 
@@ -372,7 +373,7 @@ def _finish(label, task, parts, feature_shape, image_max, standardize) -> Datase
         arrays[k] = (X, np.asarray(y, dtype=np.int64 if task == "classification" else float))
     for k, (X, y) in arrays.items():
         if not (np.all(np.isfinite(X)) and (task == "classification" or np.all(np.isfinite(y)))):
-            raise ValueError(f"{label}: {k} split contains NaN or inf")
+            raise UserInputError(f"{label}: {k} split contains NaN or inf")
     mean = std = None
     if standardize:
         X_tr = arrays["train"][0]

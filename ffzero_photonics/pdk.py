@@ -1,19 +1,24 @@
 """The project as a gdsfactory PDK: its cells, and under the same names their sax models.
 
 ``PDK.activate()`` lets a user place the mesh cells in their own layouts
-(``gf.get_component("heater_mzi")``) and simulate them with sax straight from
-the layout's netlist::
+(``gf.get_component("ffzero_heater_mzi")``) and simulate them with sax straight
+from the layout's netlist::
 
     import ffzero_photonics.pdk as fp
     fp.PDK.activate()
     c = ...  # a layout built from PDK cells
     circuit, _ = sax.circuit(fp.optical_netlist(c.get_netlist()), models=fp.PDK.models)
 
-The PDK extends gdsfactory's generic PDK (its layers, cross-sections and cells
-are what the project cells are drawn with). Every project cell has a model for
-its optical ports or is listed in :data:`LAYOUT_ONLY`. Routing primitives
-(``straight``, bends) are modelled as waveguides of their routed length, which
-sax reads from each instance's ``info["length"]``.
+A polite plugin: the PDK extends gdsfactory's generic PDK (its layers,
+cross-sections and cells are what the project cells are drawn with) and adds
+only names of its own (``ffzero_*``): every project cell, and a model under the
+cell's name (or the cell is listed in :data:`LAYOUT_ONLY`), plus the device
+models ``ffzero_mzi``, ``ffzero_heater``, ``ffzero_coupler``,
+``ffzero_waveguide``. No gdsfactory cell gets a model from activating it.
+Routing primitives (:data:`ROUTE_CELLS`) without a model of their own are
+simulated by :func:`optical_netlist` as ``ffzero_waveguide`` of their routed
+length. The PDK lives above ``components`` and ``layouts`` because its
+``ffzero_mesh`` cell is a whole mesh layout.
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ import jax.numpy as jnp
 import sax
 from gdsfactory.component import Component
 
+from ffzero_photonics import __version__
 from ffzero_photonics.components import cells as _cells
 from ffzero_photonics.components import models as _models
+from ffzero_photonics.errors import UserInputError
+from ffzero_photonics.layouts.mesh_layout import mesh_layout
 from ffzero_photonics.photonic.compiled import CompiledMesh
 from ffzero_photonics.photonic.mesh_spec import build_mesh
 
@@ -38,9 +46,10 @@ __all__ = [
     "LAYOUT_ONLY",
     "MODELS",
     "PDK",
+    "ROUTE_CELLS",
     "cell_optical_ports",
+    "ffzero_mesh",
     "io_coupler_model",
-    "mesh",
     "mesh_model",
     "model_ports",
     "optical_netlist",
@@ -49,14 +58,12 @@ __all__ = [
 
 
 @gf.cell
-def mesh(topology: str = "clements", n_ports: int = 4, coupler: str = "grating", wiring: str = "auto") -> Component:
+def ffzero_mesh(topology: str = "clements", n_ports: int = 4, coupler: str = "grating", wiring: str = "auto") -> Component:
     """An N-port mesh (``layouts.mesh_layout``: MZIs, screen, heater pads) with its fibre ports as ``in{k}``/``out{k}``.
 
     The ports are the IO couplers' fibre ports (grating: vertical, edge: facet);
-    ``info`` records topology and N so the ``mesh`` model picks them up from a netlist.
+    ``info`` records topology and N so the ``ffzero_mesh`` model picks them up from a netlist.
     """
-    from ffzero_photonics.layouts.mesh_layout import mesh_layout
-
     spec = build_mesh(topology, n_ports)
     c = Component()
     ref = c << mesh_layout(spec, coupler=coupler, wiring=wiring)
@@ -88,7 +95,7 @@ def mesh_model(
     spec = build_mesh(str(topology), int(n_ports))
     params = jnp.zeros(spec.n_params) if phases is None else jnp.asarray(phases, dtype=float)
     if params.shape != (spec.n_params,):
-        raise ValueError(f"phases must have shape ({spec.n_params},) for a {topology} mesh with N={n_ports}, got {params.shape}")
+        raise UserInputError(f"phases must have shape ({spec.n_params},) for a {topology} mesh with N={n_ports}, got {params.shape}")
     u = _compiled(spec.topology, spec.n_ports, float(coupling), float(mzi_loss_dB)).unitary_jax(params)
     ones = jnp.ones_like(jnp.asarray(wl, dtype=float))
     n = spec.n_ports
@@ -108,7 +115,7 @@ def tap_detector_model(*, wl: float = 1.55, tap: float = 0.1, phase: float = 0.0
     linear two-port. ``tap`` is the power fraction sent to the detector.
     """
     if not 0.0 <= float(tap) < 1.0:
-        raise ValueError(f"tap is a power fraction in [0, 1), got {tap!r}")
+        raise UserInputError(f"tap is a power fraction in [0, 1), got {tap!r}")
     ones = jnp.ones_like(jnp.asarray(wl, dtype=float))
     t = math.sqrt(1.0 - float(tap)) * jnp.cos(phase) * jnp.exp(-1j * phase) * ones
     return sax.reciprocal({("o1", "o2"): t})
@@ -121,38 +128,37 @@ def io_coupler_model(*, wl: float = 1.55, loss_dB: float = 0.0) -> sax.SDict:
 
 
 CELLS: dict = {
-    "heater_mzi": _cells.heater_mzi,
-    "phase_screen_heater": _cells.phase_screen_heater,
-    "tap_detector": _cells.tap_detector,
-    "io_coupler": _cells.io_coupler,
-    "probe_pad": _cells.pad,
-    "mesh": mesh,
+    "ffzero_heater_mzi": _cells.ffzero_heater_mzi,
+    "ffzero_phase_screen_heater": _cells.ffzero_phase_screen_heater,
+    "ffzero_tap_detector": _cells.ffzero_tap_detector,
+    "ffzero_io_coupler": _cells.ffzero_io_coupler,
+    "ffzero_pad": _cells.ffzero_pad,
+    "ffzero_mesh": ffzero_mesh,
 }
-"""The project's cells by PDK name (``probe_pad``: the generic PDK's ``pad`` keeps its name)."""
+"""The project's cells by PDK name, which is also each cell's function name (what a netlist calls it)."""
 
-LAYOUT_ONLY: tuple[str, ...] = ("probe_pad",)
+LAYOUT_ONLY: tuple[str, ...] = ("ffzero_pad",)
 """Cells without optical ports, hence without a sax model."""
 
 MODELS: dict = {
-    "heater_mzi": _models.mzi,
-    "phase_screen_heater": _models.heater,
-    "tap_detector": tap_detector_model,
-    "io_coupler": io_coupler_model,
-    "mesh": mesh_model,
-    "straight": _models.waveguide,
-    "bend_euler": _models.waveguide,
-    "bend_circular": _models.waveguide,
-    "bend_s": _models.waveguide,
-    **_models.MODELS,
+    "ffzero_heater_mzi": _models.mzi,
+    "ffzero_phase_screen_heater": _models.heater,
+    "ffzero_tap_detector": tap_detector_model,
+    "ffzero_io_coupler": io_coupler_model,
+    "ffzero_mesh": mesh_model,
+    **{f"ffzero_{name}": model for name, model in _models.MODELS.items()},
 }
-"""Cell name -> sax model; also the simulator netlist's device names (``mzi``, ``heater``, ``coupler``, ``waveguide``)."""
+"""Cell name -> sax model, and the device models ``ffzero_mzi``, ``ffzero_heater``, ``ffzero_coupler``, ``ffzero_waveguide``."""
+
+ROUTE_CELLS: tuple[str, ...] = ("straight", "bend_euler", "bend_circular", "bend_s")
+"""gdsfactory routing primitives :func:`optical_netlist` simulates as ``ffzero_waveguide`` when no model of theirs is given."""
 
 
 def _build_pdk() -> gf.Pdk:
     generic = gf.gpdk.PDK
     return gf.Pdk(
         name="ffzero",
-        version="0.1.0",
+        version=__version__,
         cells=dict(CELLS),
         models=dict(MODELS),
         cross_sections={
@@ -182,20 +188,22 @@ def optical_netlist(netlist: dict, models: dict | None = None) -> dict:
 
     Instances without a model (pads, wires) and nets or ports on electrical
     ports (``theta``, ``phi``, ``e1``, ...) are dropped; an optical port of an
-    unmodelled instance is an error naming it. ``mesh`` instances become
-    ``mesh_{topology}_{N}``, registered in ``models`` on first use (sax fixes a
-    model's ports from its defaults).
+    unmodelled instance is an error naming it. Routing primitives
+    (:data:`ROUTE_CELLS`) without a model in ``models`` become ``ffzero_waveguide``
+    instances of their routed length (``info["length"]``). ``ffzero_mesh``
+    instances become ``ffzero_mesh_{topology}_{N}``, registered in ``models`` on
+    first use (sax fixes a model's ports from its defaults).
     """
     models = PDK.models if models is None else models
     instances = netlist.get("instances", {})
-    keep = {name for name, inst in instances.items() if _component(inst) in models}
+    keep = {name for name, inst in instances.items() if _component(inst) in models or _is_route(inst, models)}
 
     def optical(node: str) -> bool:
         inst, _, port = node.partition(",")
         if not _OPTICAL_PORT.fullmatch(port):
             return False
         if inst not in keep:
-            raise ValueError(f"optical port {node!r} belongs to a {_component(instances.get(inst, '?'))!r} instance with no model")
+            raise UserInputError(f"optical port {node!r} belongs to a {_component(instances.get(inst, '?'))!r} instance with no model")
         return True
 
     out = {"instances": {k: _specialize(v, models) for k, v in instances.items() if k in keep}}
@@ -209,13 +217,20 @@ def optical_netlist(netlist: dict, models: dict | None = None) -> dict:
     return out
 
 
+def _is_route(inst, models: dict) -> bool:
+    return _component(inst) in ROUTE_CELLS and _component(inst) not in models
+
+
 def _specialize(inst, models: dict):
-    """A ``mesh`` instance renamed to a per-(topology, N) model: sax needs each model's ports fixed by its defaults."""
-    if _component(inst) != "mesh":
+    """A routing primitive as a waveguide of its length; an ``ffzero_mesh`` as a per-(topology, N) model."""
+    if _is_route(inst, models):
+        length = float(inst.get("info", {}).get("length", 0.0)) if isinstance(inst, dict) else 0.0
+        return {"component": "ffzero_waveguide", "settings": {"length": length}}
+    if _component(inst) != "ffzero_mesh":
         return inst
     settings = dict(inst.get("settings", {}))
     topology, n_ports = str(settings.get("topology", "clements")), int(settings.get("n_ports", 4))
-    name = f"mesh_{topology}_{n_ports}"
+    name = f"ffzero_mesh_{topology}_{n_ports}"
     if name not in models:
         models[name] = functools.partial(mesh_model, topology=topology, n_ports=n_ports)
     return {**inst, "component": name}

@@ -14,14 +14,14 @@ every column's ground terminals with its ground pad.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
-import gdsfactory as gf
 from gdsfactory.component import Component
 
-from ffzero_photonics.layouts.mesh_layout import PAD_LABEL_LAYER, layout_netlist
+from ffzero_photonics.layouts.extract import HEATER_ROLES, Islands, element_kind, layout_netlist, terminal_point
+from ffzero_photonics.layouts.layers import METAL_LAYER, PAD_LABEL_LAYER
 from ffzero_photonics.photonic.mesh_spec import MeshSpec
+from ffzero_photonics.photonic.netlist import mesh_netlist
 
 __all__ = ["canonical_graph", "check_electrical", "compare_connectivity", "expected_netlist"]
 
@@ -63,8 +63,6 @@ def _component(inst) -> str:
 
 def expected_netlist(spec: MeshSpec | list[MeshSpec]) -> dict:
     """The simulator's netlist of a mesh, or of a chip (``L{l}_`` names, layers joined through ``L{l}_tap_p{k}``)."""
-    from ffzero_photonics.photonic.netlist import mesh_netlist
-
     if isinstance(spec, MeshSpec):
         return mesh_netlist(spec)
     specs = list(spec)
@@ -132,45 +130,29 @@ def _node_order(node: str):
     return (inst, port)
 
 
-def check_electrical(component: Component, layer=(49, 0)) -> list[str]:
+def check_electrical(component: Component, layer=METAL_LAYER) -> list[str]:
     """Shorts and opens on the routing metal: each heater terminal must reach its own pad only (empty list = clean).
 
     Terminals come from the element instances' ports (``theta``/``phi`` signal,
     ``gnd_n`` ground); pads from the pad labels. The metal layer is merged into
     islands and each island's terminals and pad labels are compared.
     """
-    kdb = gf.kdb
-    region = kdb.Region(component.kdb_cell.begin_shapes_rec(gf.get_layer(layer)))
-    region.merge()
-    islands = list(region.each())
-    boxes = [p.bbox() for p in islands]
-    dbu = component.kcl.dbu
-
-    def island_of(x: float, y: float) -> int | None:
-        pt = kdb.Point(round(x / dbu), round(y / dbu))
-        for i, (poly, box) in enumerate(zip(islands, boxes)):
-            if box.contains(pt) and poly.inside(pt):
-                return i
-        return None
-
+    islands = Islands(component, layer)
     members: dict[int | None, list[str]] = defaultdict(list)
     pads: dict[int | None, list[str]] = defaultdict(list)
     signal_island: dict[str, int | None] = {}
     for inst in component.insts:
-        cell_name = inst.cell.name
-        if cell_name.startswith("heater_mzi"):
-            roles = {"theta": f"{inst.name}_theta", "phi": f"{inst.name}_phi"}
-        elif cell_name.startswith("phase_screen_heater"):
-            roles = {"phi": f"{inst.name}_phi"}
-        else:
+        roles = HEATER_ROLES.get(element_kind(inst.cell) or "", ())
+        if not roles:
             continue
-        for port_name, net in roles.items():
-            isl = island_of(*_inside(inst.ports[port_name]))
+        for role in roles:
+            net = f"{inst.name}_{role}"
+            isl = islands.at(*terminal_point(inst.ports[role]))
             members[isl].append(net)
             signal_island[net] = isl
-        members[island_of(*_inside(inst.ports["gnd_n"]))].append(f"ground of {inst.name}")
+        members[islands.at(*terminal_point(inst.ports["gnd_n"]))].append(f"ground of {inst.name}")
     for text in component.get_labels(layer=PAD_LABEL_LAYER):
-        pads[island_of(text.x, text.y)].append(text.string)
+        pads[islands.at(text.x, text.y)].append(text.string)
 
     errors: list[str] = []
     if None in members:
@@ -191,9 +173,3 @@ def check_electrical(component: Component, layer=(49, 0)) -> list[str]:
         if len(gpads) != 1 or "gnd" not in gpads[0]:
             errors.append(f"{grounds[0]} ({len(grounds)} heaters) reaches pads {sorted(gpads)}, expected one ground pad")
     return errors
-
-
-def _inside(port: gf.Port, depth: float = 1.0) -> tuple[float, float]:
-    """A point just inside the metal behind ``port`` (ports sit on the edge of their shape)."""
-    a = math.radians(port.orientation)
-    return port.x - depth * math.cos(a), port.y - depth * math.sin(a)

@@ -1,15 +1,26 @@
-"""The ffzero command: outputs of a run, evaluate, resume, and one-line errors for bad input."""
+"""The ffzero command: outputs of a run, evaluate, resume, help, list, chip configs, and exit codes by cause."""
 
 import json
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import ffzero_photonics
 from ffzero_photonics.cli import main
+from ffzero_photonics.data import DATASET_NAMES
+from ffzero_photonics.errors import ExternalFailure
+from ffzero_photonics.trainer import PARADIGM_DEFAULTS, PARADIGMS, Trainer
 
 FAST = ["--epochs", "2", "--hidden", "16", "--batch-size", "64", "--no-progress"]
+EXAMPLE_CHIP = Path(__file__).resolve().parents[1] / "examples" / "chip.toml"
+
+
+def _one_error_line(err: str) -> bool:
+    return err.startswith("ffzero: error:") and err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_train_writes_a_complete_run_and_evaluate_reloads_it(tmp_path, capsys):
@@ -21,6 +32,7 @@ def test_train_writes_a_complete_run_and_evaluate_reloads_it(tmp_path, capsys):
     for key in ("test_accuracy", "test_accuracy_last", "queries", "wall_time_s", "config"):
         assert key in m
     assert m["config"]["train"]["paradigm"] == "ffzero" and m["queries"] > 0
+    assert m["config"]["train"]["lr"] == PARADIGM_DEFAULTS["ffzero"]["lr"]  # the recipe fills what was not given
     lines = (out / "history.csv").read_text().splitlines()
     assert len(lines) == 1 + 2 * 2  # header + 2 layers x 2 epochs
     capsys.readouterr()
@@ -57,16 +69,25 @@ def _bad_npz(path, kind):
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--model", "transformer"], "unknown model 'transformer'"),
+    (["--model", "transformer"], "--model: unknown model 'transformer'; choose one of mlp, cnn, photonic"),
     (["--paradigm", "bp-xx"], "unknown paradigm 'bp-xx'"),
-    (["--dataset", "cifar"], "unknown dataset"),
+    (["--dataset", "cifar"], "unknown dataset 'cifar'"),
     (["--dataset", "idx:/nonexistent/mnist"], "/nonexistent/mnist"),
-    (["--epochs", "0"], "--epochs: must be positive"),
+    (["--epochs", "0"], "--epochs: must be positive, got 0"),
+    (["--epochs", "many"], "--epochs: expected an integer, got 'many'"),
     (["--lr", "-0.1"], "--lr: must be a positive finite number"),
+    (["--lr", "nan"], "--lr: must be a positive finite number"),
     (["--eps", "0"], "--eps: must be a positive finite number"),
+    (["--dirs", "0"], "--dirs: must be positive"),
     (["--hidden", "10,x"], "--hidden: expected comma-separated integers"),
     (["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'"),
+    (["--seed", "-1"], "--seed: must be >= 0"),
     (["--model", "photonic", "--hidden", "8"], "--hidden does not apply to --model photonic"),
+    (["--nonideal", "combined:medium"], "--nonideal: only for --model photonic, got --model mlp"),
+    (["--model", "photonic", "--nonideal", "warp:medium"], "unknown effect 'warp'"),
+    (["--model", "photonic", "--nonideal", "combined"], "EFFECT:LEVEL"),
+    (["--chip-config", "/nonexistent/chip.toml"], "/nonexistent/chip.toml"),
+    (["--no-such-flag"], "no such option '--no-such-flag'"),
     (["--dataset", "NPZ_NAN"], "NaN"),
     (["--dataset", "NPZ_MISMATCH"], "20"),
 ])
@@ -80,30 +101,154 @@ def test_bad_input_one_line_error_and_nothing_written(tmp_path, capsys, args, ma
     code = main(["train", "--out", str(out), "--no-progress", *args])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith("ffzero: error:") and err.count("\n") == 1, err
+    assert _one_error_line(err), err
     assert match.lower() in err.lower(), err
     assert not out.exists()
 
 
-def test_no_traceback_from_the_installed_command(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "ffzero_photonics.cli", "train", "--epochs", "-3"],
+@pytest.mark.parametrize("module", ["ffzero_photonics", "ffzero_photonics.cli"])
+def test_no_traceback_from_the_module_entry_points(tmp_path, module):
+    proc = subprocess.run([sys.executable, "-m", module, "train", "--epochs", "-3"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    assert _one_error_line(proc.stderr), proc.stderr
+    assert not (tmp_path / "runs").exists()
 
 
 def test_evaluate_missing_run_dir(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "nope")]) == 2
-    assert "no checkpoint" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert _one_error_line(err) and "nope" in err and "does not exist" in err
 
 
 def test_refuses_to_mix_runs(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--out", str(out), *FAST]) == 0
+    capsys.readouterr()
     assert main(["train", "--out", str(out), "--lr", "0.5", *FAST]) == 2
-    assert "different configuration (train.lr)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert _one_error_line(err) and "different configuration (train.lr)" in err
 
 
+# ---------------------------------------------------------------- exit codes by cause
+def _raise_in_training(monkeypatch, exc):
+    def fit(self, *args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(Trainer, "fit", fit)
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom inside training"), ValueError("boom inside training"),
+                                 TypeError("boom inside training"), EOFError("boom inside training"),
+                                 FileNotFoundError("boom inside training")])
+def test_a_bug_inside_training_shows_its_traceback_and_exits_1(tmp_path, capsys, monkeypatch, exc):
+    _raise_in_training(monkeypatch, exc)
+    assert main(["train", "--out", str(tmp_path / "run"), *FAST]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert f"{type(exc).__name__}: boom inside training" in err
+    assert not err.startswith("ffzero: error:")
+
+
+def test_an_external_failure_is_one_line_and_exits_3(tmp_path, capsys, monkeypatch):
+    _raise_in_training(monkeypatch, ExternalFailure("chip server at tcp://127.0.0.1:1 stopped answering"))
+    assert main(["train", "--out", str(tmp_path / "run"), *FAST]) == 3
+    err = capsys.readouterr().err
+    assert _one_error_line(err) and "stopped answering" in err
+
+
+def test_a_full_disk_is_an_external_failure(tmp_path, capsys, monkeypatch):
+    import errno
+
+    _raise_in_training(monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
+    assert main(["train", "--out", str(tmp_path / "run"), *FAST]) == 3
+    err = capsys.readouterr().err
+    assert _one_error_line(err) and "No space left on device" in err
+
+
+def test_ctrl_c_prints_the_resume_hint_and_exits_130(tmp_path, capsys, monkeypatch):
+    _raise_in_training(monkeypatch, KeyboardInterrupt())
+    assert main(["train", "--out", str(tmp_path / "run"), *FAST]) == 130
+    assert "re-run the same command to resume" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_chip_server_exits_3(tmp_path, capsys):
+    url = f"tcp://127.0.0.1:{_free_port()}"
+    code = main(["train", "--model", "photonic", "--chip", url, "--chip-timeout", "0.5", "--dataset", "iris",
+                 "--out", str(tmp_path / "run"), "--epochs", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert _one_error_line(err) and "127.0.0.1" in err
+
+
+# ---------------------------------------------------------------- help, version, list, completion
+def test_version_and_help_show_choices_and_generated_defaults(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"ffzero {ffzero_photonics.__version__}"
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for choices in ("[mlp|cnn|photonic]", f"[{'|'.join(PARADIGMS)}]", "[sgd|adam]", "[constant|cosine]",
+                    "[central|forward]", "[sphere|gaussian]", "[clements|reck]", "[auto|simplex|onehot]",
+                    "[tanh|relu|leaky_relu|gelu|sigmoid|none]", f"[{'|'.join(DATASET_NAMES)}]"):
+        assert choices in text, choices
+    lr = ", ".join(f"{p} {PARADIGM_DEFAULTS[p]['lr']:g}" for p in PARADIGMS)
+    assert f"[default: {lr}]" in text
+    assert "photonic 0.3" in text and "[default: mlp 100,100,100]" in text
+    for command in (["export-gds"], ["verify"], ["chip", "serve"], ["study", "robustness"], ["sweep"], ["list"]):
+        assert main([*command, "--help"]) == 0
+        assert "Usage: ffzero " + " ".join(command) in capsys.readouterr().out
+    assert main([]) == 2  # bare: the command list, as a usage error
+    err = capsys.readouterr().err
+    assert "Commands:" in err and "_FFZERO_COMPLETE=bash_source ffzero" in err
+
+
+def test_list_prints_models_datasets_meshes_and_presets(capsys):
+    from ffzero_photonics.photonic.nonideal import EFFECTS, LEVELS
+    from ffzero_photonics.registry import available_models
+
+    assert main(["list", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert set(found["models"]) == set(available_models())
+    assert found["models"]["mlp"]["options"]["hidden"]["default"] == [100, 100, 100]
+    assert found["models"]["photonic"]["recipe"] == {"eps": 0.3}
+    assert {"digits", "iris", "wine", "f1", "f2", "idx:PATH", "npz:PATH"} <= set(found["datasets"])
+    assert found["models"]["photonic"]["options"]["mesh"]["choices"] == found["meshes"]
+    assert found["meshes"] == ["clements", "reck"]
+    assert set(found["nonideal"]) == set(EFFECTS) and all(set(v) == set(LEVELS) for v in found["nonideal"].values())
+    assert found["nonideal"]["dac"]["medium"] == {"drive": {"dac_bits": 8}}
+    assert main(["list", "meshes"]) == 0
+    assert capsys.readouterr().out.split() == ["meshes:", "clements,", "reck"]
+    assert main(["list", "hardware"]) == 2
+    assert "unknown topic 'hardware'" in capsys.readouterr().err
+
+
+def _complete(monkeypatch, capsys, **env) -> str:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SystemExit) as done:
+        main([])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_shell_completion_is_clicks(monkeypatch, capsys):
+    script = _complete(monkeypatch, capsys, _FFZERO_COMPLETE="bash_source")
+    assert "_FFZERO_COMPLETE=bash_complete" in script and "complete " in script
+    words = _complete(monkeypatch, capsys, _FFZERO_COMPLETE="bash_complete", COMP_WORDS="ffzero train --parad",
+                      COMP_CWORD="2")
+    assert "--paradigm" in words
+    words = _complete(monkeypatch, capsys, _FFZERO_COMPLETE="bash_complete", COMP_WORDS="ffzero train --optimizer ",
+                      COMP_CWORD="3")
+    assert "sgd" in words and "adam" in words
+
+
+# ---------------------------------------------------------------- layouts
 def test_export_gds_untrained_and_from_a_trained_chip(tmp_path, capsys):
     import csv
 
@@ -115,7 +260,7 @@ def test_export_gds_untrained_and_from_a_trained_chip(tmp_path, capsys):
     assert main(["export-gds", "--from", str(run), "--out", str(tmp_path / "t.gds"), "--raw-phases"]) == 0
     rows = list(csv.DictReader(open(tmp_path / "t_heaters.csv")))
     assert len(rows) == 2 * 16  # 2 layers x (2*6 + 4) heaters
-    from ffzero_photonics.run import load_run
+    from ffzero_photonics.runs import load_run
 
     model = load_run(run)[2]
     by_name = {r["heater"]: float(r["phase_rad"]) for r in rows}
@@ -124,14 +269,142 @@ def test_export_gds_untrained_and_from_a_trained_chip(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--out", "chip.txt"], "must name a .gds file"),
+    (["--out", "chip.txt"], "--out: must name a .gds file"),
     (["--mesh", "hex", "--out", "c.gds"], "unknown mesh topology 'hex'"),
-    (["--from", "NOPE", "--out", "c.gds"], "no checkpoint"),
+    (["--ports", "0", "--out", "c.gds"], "--ports: must be positive"),
+    (["--from", "NOPE", "--out", "c.gds"], "does not exist"),
+    (["--from", "HERE", "--mesh", "reck", "--out", "c.gds"], "drop --config/--mesh/--ports/--layers"),
 ])
 def test_export_gds_bad_input(tmp_path, capsys, args, match):
-    args = [a.replace("NOPE", str(tmp_path / "nope")) if a == "NOPE" else a for a in args]
+    args = [str(tmp_path / "nope") if a == "NOPE" else str(tmp_path) if a == "HERE" else a for a in args]
     args = [str(tmp_path / a) if a.endswith((".gds", ".txt")) else a for a in args]
     assert main(["export-gds", *args]) == 2
     err = capsys.readouterr().err
-    assert match in err and err.count("\n") == 1
+    assert match in err and _one_error_line(err), err
     assert not list(tmp_path.glob("*.gds"))
+
+
+# ---------------------------------------------------------------- one chip config for every command
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory):
+    """A photonic run trained with examples/chip.toml, and its exported layout."""
+    tmp = tmp_path_factory.mktemp("example")
+    run, gds = tmp / "run", tmp / "trained.gds"
+    assert main(["train", "--model", "photonic", "--chip-config", str(EXAMPLE_CHIP), "--dataset", "iris",
+                 "--epochs", "1", "--batch-size", "64", "--out", str(run), "--no-progress"]) == 0
+    assert main(["export-gds", "--from", str(run), "--out", str(gds)]) == 0
+    return run, gds
+
+
+def test_train_builds_the_chip_of_the_example_config(example_run):
+    from ffzero_photonics.photonic.chip_config import ChipConfig
+
+    config = ChipConfig.from_toml(EXAMPLE_CHIP)
+    trained = json.loads((example_run[0] / "metrics.json").read_text())["model_config"]
+    assert (trained["ports"], trained["layers"], trained["mesh"]) == (config.chip.ports, config.chip.layers,
+                                                                      config.chip.mesh)
+
+
+def test_verify_checks_the_example_config_then_verifies(example_run, capsys, monkeypatch):
+    import ffzero_photonics.tapeout as tapeout
+
+    run, gds = example_run
+    calls = []
+
+    class Report:
+        passed = True
+
+        def text(self):
+            return "stub report"
+
+    monkeypatch.setattr(tapeout, "verify_run", lambda *a, **kw: calls.append((a, kw)) or Report())
+    capsys.readouterr()
+    assert main(["verify", str(run), "--gds", str(gds), "--config", str(EXAMPLE_CHIP), "--tol", "1e-3"]) == 0
+    assert capsys.readouterr().out.strip() == "stub report"
+    (args, kwargs), = calls
+    assert args == (str(run), str(gds)) and kwargs["tol"] == 1e-3 and kwargs["route_phases"] == "auto"
+
+
+def test_chip_serve_and_export_gds_take_the_example_config(tmp_path, capsys):
+    from ffzero_photonics.photonic.chip_config import ChipConfig
+
+    config = ChipConfig.from_toml(EXAMPLE_CHIP)
+    assert main(["chip", "serve", "--config", str(EXAMPLE_CHIP), "--check"]) == 0
+    heaters = config.chip.ports ** 2  # per layer: N(N-1)/2 MZIs x 2 heaters + N output heaters
+    assert f"{config.chip.layers} layers, heaters per layer {[heaters] * config.chip.layers}" in capsys.readouterr().out
+    gds = tmp_path / "chip.gds"
+    assert main(["export-gds", "--config", str(EXAMPLE_CHIP), "--out", str(gds)]) == 0
+    rows = (tmp_path / "chip_heaters.csv").read_text().splitlines()
+    assert gds.is_file() and len(rows) - 1 == config.chip.layers * heaters
+
+
+def test_study_takes_its_chip_from_the_config(tmp_path, monkeypatch):
+    import ffzero_photonics.studies.robustness as robustness
+    from ffzero_photonics.photonic.chip_config import ChipConfig
+
+    config = ChipConfig.from_toml(EXAMPLE_CHIP)
+    seen = {}
+    monkeypatch.setattr(robustness, "run_robustness", lambda out, **kw: seen.update(kw) or {"wall_time_s": 0.0})
+    assert main(["study", "robustness", "--out", str(tmp_path / "study"), "--bounded", "--seeds", "1",
+                 "--chip-config", str(EXAMPLE_CHIP)]) == 0
+    assert (seen["ports"], seen["layers"], seen["bounded"], seen["seeds"]) == (config.chip.ports, config.chip.layers,
+                                                                             True, 1)
+    other = tmp_path / "nonideal.toml"
+    other.write_text("[chip]\nports = 4\n[nonideal.crosstalk]\nkappa = 0.05\n")
+    seen.clear()
+    assert main(["study", "robustness", "--out", str(tmp_path / "study"), "--chip-config", str(other)]) == 2
+    assert not seen
+
+
+def test_chip_serve_serves_until_sigterm(tmp_path):
+    from ffzero_photonics.lab import RemoteChip
+
+    proc = subprocess.Popen([sys.executable, "-m", "ffzero_photonics", "chip", "serve", "--config", str(EXAMPLE_CHIP),
+                             "--latency-s", "0.5", "--no-log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("tcp://127.0.0.1:"), (url, proc.stderr.read() if proc.poll() is not None else "")
+        remote = RemoteChip(url, timeout_s=20.0)
+        assert remote.query(np.ones((3, remote.n_inputs)), 0).shape[:2] == (1, 3)
+        assert remote.server_counter()["lab_time_s"] == pytest.approx(0.5)
+        remote.close()
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+        assert "chip server stopped after" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not list(tmp_path.iterdir())  # --no-log: no log file
+
+
+def test_verify_refuses_a_config_that_is_not_the_runs_chip(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "photonic", "--ports", "4", "--layers", "1", "--dataset", "iris",
+                 "--out", str(run), "--epochs", "1", "--no-progress"]) == 0
+    gds = tmp_path / "t.gds"
+    assert main(["export-gds", "--from", str(run), "--out", str(gds)]) == 0
+    other = tmp_path / "other.toml"
+    other.write_text("[chip]\nports = 8\nlayers = 1\n")
+    capsys.readouterr()
+    assert main(["verify", str(run), "--gds", str(gds), "--config", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert _one_error_line(err) and "[chip] ports" in err and "8" in err and "4" in err
+
+
+@pytest.mark.parametrize("text,match", [
+    ("[chip]\nportz = 16\n", "portz"),
+    ("[chip]\nlayers = 0\n", "layers"),
+    ("[chip\n", "not valid TOML"),
+    ("[heater]\n", "unknown table"),
+])
+def test_a_bad_chip_config_is_one_line_for_every_command(tmp_path, capsys, text, match):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    for command in (["chip", "serve", "--config", str(bad), "--check"],
+                    ["train", "--model", "photonic", "--chip-config", str(bad), "--out", str(tmp_path / "r")],
+                    ["export-gds", "--config", str(bad), "--out", str(tmp_path / "c.gds")]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert _one_error_line(err) and match in err and str(bad) in err, (command, err)

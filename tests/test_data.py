@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ffzero_photonics.data import IDX_FILES, Dataset, _split_three, load_dataset, read_idx
+from ffzero_photonics.errors import UserInputError
 
 IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B,
              np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
@@ -204,7 +205,7 @@ def test_npz_loader(tmp_path):
 
 
 def test_unknown_name_lists_valid():
-    with pytest.raises(ValueError, match=r"unknown dataset 'mnist'.*digits.*iris.*idx:PATH"):
+    with pytest.raises(UserInputError, match=r"unknown dataset 'mnist'.*digits.*iris.*idx:PATH"):
         load_dataset("mnist")
 
 
@@ -250,7 +251,7 @@ def test_malformed_idx(tmp_path, corrupt, match):
     d = write_idx_dir(tmp_path / "bad", arrays)
     f = d / IDX_FILES["x_train"]
     f.write_bytes(corrupt(f.read_bytes()))
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(UserInputError, match=match):
         load_dataset(f"idx:{d}")
 
 

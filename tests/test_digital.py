@@ -11,7 +11,13 @@ from ffzero_photonics.digital.cnn import CNN
 from ffzero_photonics.digital.layers import ACTIVATIONS, Conv2D, Dense, activate, check_activation
 from ffzero_photonics.digital.mlp import MLP
 
-jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture
+def x64():
+    """float64 jax inside one test (the twin must match numpy to 1e-10); no process-wide flip."""
+    with jax.enable_x64(True):
+        yield
 
 WIDTHS = (6, 7, 5, 3)
 
@@ -197,7 +203,7 @@ def test_prefix_cache_tracks_params_and_inputs():
 
 
 @pytest.mark.parametrize("model", _models(), ids=lambda m: repr(m))
-def test_twin_forward_matches_query(model):
+def test_twin_forward_matches_query(model, x64):
     x = _x(5, model.n_inputs, seed=11)
     params = model.twin_params()
     assert len(params) == model.n_layers
@@ -207,7 +213,7 @@ def test_twin_forward_matches_query(model):
         np.testing.assert_allclose(np.asarray(outs[layer]), model.query(x, layer)[0], rtol=0, atol=1e-10)
 
 
-def test_twin_is_differentiable_and_loads_back():
+def test_twin_is_differentiable_and_loads_back(x64):
     model = MLP(WIDTHS, seed=2)
     x = jnp.asarray(_x(4, WIDTHS[0]))
 
@@ -271,7 +277,7 @@ def test_dense_layer_layout():
     np.testing.assert_allclose(model.query(x, 0)[0], x @ W + b, rtol=0, atol=1e-14)
 
 
-def test_activations_numpy_and_jax():
+def test_activations_numpy_and_jax(x64):
     z = np.linspace(-30, 30, 61)
     ref = {
         "tanh": np.tanh(z),

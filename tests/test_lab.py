@@ -5,23 +5,29 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
 import zmq
 
-from ffzero_photonics import run
-from ffzero_photonics.checkpoint import load_checkpoint
+import ffzero_photonics.runs.run as run
+from ffzero_photonics.runs.checkpoint import load_checkpoint
 from ffzero_photonics.data import load_dataset
 from ffzero_photonics.lab import InstrumentChip, SimulatedInstrument, Timing, UnsafeDriveError
 from ffzero_photonics.lab.client import ChipAuthError, ChipConnectionError, ChipStateLost, RemoteChip
-from ffzero_photonics.lab.serve_cli import build_chip, load_chip_config
-from ffzero_photonics.lab.server import ChipServer, decode, encode
+from ffzero_photonics.photonic.chip_config import ChipConfig, build_chip
+from ffzero_photonics.lab.protocol import auth_frame, decode, encode, encode_request
+from ffzero_photonics.lab.server import ChipServer
 from ffzero_photonics.photonic.chip import PhotonicChip
 from ffzero_photonics.trainer import Trainer, TrainConfig
 
 TRAIN = dict(epochs=2, batch_size=64, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_dir(tmp_path, monkeypatch):
+    """Servers write their refusal log in the working directory: keep it out of the repository."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +67,7 @@ def raw_request(url, frames, timeout_s=5.0):
 
 
 def request(method, rid, args=None, arrays=None, token=None):
-    return encode({"id": rid, "method": method, "token": token, "args": args or {}}, arrays)
+    return encode_request(token, {"id": rid, "method": method, "args": args or {}}, arrays)
 
 
 # ---------- equivalence and counting ----------
@@ -88,10 +94,8 @@ def test_instrument_chip_matches_the_simulator_and_models_lab_time(digits_raw):
     x = digits_raw.X_train[:7]
     rng = np.random.default_rng(1)
     cand = {0: ref.get_params(0) + rng.normal(0, 3, (5, ref.layer_info(0).n_params))}  # outside [0, 2 pi)
-    t0 = time.perf_counter()
     np.testing.assert_allclose(chip.query(x, 0, cand), ref.query(x, 0, cand), atol=1e-12)
     np.testing.assert_allclose(chip.query(x, 0), ref.query(x, 0), atol=1e-12)
-    assert time.perf_counter() - t0 < 5.0
     assert chip.lab_time_s == pytest.approx(2 * 10.0 + 6 * 0.5 + (5 * 7 + 7) * 0.01)
     assert chip.run_metrics() == {"lab_time_s": chip.lab_time_s}
     tr_a, tr_b = Trainer(epochs=1, batch_size=64), Trainer(epochs=1, batch_size=64)
@@ -105,17 +109,17 @@ def test_a_retried_request_is_applied_once():
     chip = small_chip()
     with ChipServer(chip) as server:
         x = np.random.default_rng(0).random((3, 64))
-        q = request("query", "client-a-1", {"layer": 0}, {"x": x})
+        q = request("query", "clientA-1", {"layer": 0}, {"x": x})
         first, a = raw_request(server.url, q)
         again, b = raw_request(server.url, q)  # same id, new connection: a retry
         assert first["ok"] and again["ok"] and np.array_equal(a["y"], b["y"])
         new_params = np.zeros(chip.layer_info(0).n_params)
-        s = request("set_params", "client-a-2", {"layer": 0}, {"params": new_params})
+        s = request("set_params", "clientA-2", {"layer": 0}, {"params": new_params})
         raw_request(server.url, s)
-        raw_request(server.url, request("set_params", "client-a-3", {"layer": 0}, {"params": new_params + 1.0}))
+        raw_request(server.url, request("set_params", "clientA-3", {"layer": 0}, {"params": new_params + 1.0}))
         raw_request(server.url, s)  # a late duplicate of the older request must not undo the newer one
         np.testing.assert_allclose(chip.get_params(0), 1.0)
-        counts, _ = raw_request(server.url, request("counter", "client-a-4"))
+        counts, _ = raw_request(server.url, request("counter", "clientA-4"))
         assert counts["result"]["calls"] == 1 and counts["result"]["replayed"] == 2
         assert chip.counter.calls == 1
 
@@ -127,7 +131,8 @@ def test_reply_cache_is_bounded_lru():
         frames = [request("query", f"lru-{i}", {"layer": 0}, {"x": x}) for i in range(3)]
         for f in frames + [frames[2], frames[0]]:  # lru-2 still cached; lru-0 was evicted
             raw_request(server.url, f)
-        assert server.counts()["calls"] == 4 and server.counts()["replayed"] == 1
+        counts = server.counts()  # lru-0 was computed again but, being a retry, not counted again
+        assert (counts["calls"], counts["replayed"], counts["recomputed"]) == (3, 1, 1)
 
 
 def test_one_request_per_setting_mode_gives_the_same_readings():
@@ -135,10 +140,11 @@ def test_one_request_per_setting_mode_gives_the_same_readings():
         batched, split = RemoteChip(server.url), RemoteChip(server.url, split_settings=True)
         x = np.random.default_rng(0).random((4, 64))
         cand = {0: np.random.default_rng(1).random((5, batched.layer_info(0).n_params)) * 6}
-        assert np.array_equal(batched.query(x, 0, cand), split.query(x, 0, cand))
+        y_batched = batched.query(x, 0, cand)
+        batched.close()  # gives the lease back, so the second client may drive the chip
+        assert np.array_equal(y_batched, split.query(x, 0, cand))
         assert (batched.counter.calls, split.counter.calls) == (1, 5)
         assert split.counter.settings == batched.counter.settings == 5
-        batched.close()
         split.close()
 
 
@@ -165,7 +171,7 @@ class Faults:
 def test_training_through_dropped_and_delayed_replies_equals_in_process(digits_raw, reference):
     faults = Faults()
     with ChipServer(small_chip(), fault_hook=faults) as server:
-        remote = RemoteChip(server.url, timeout_s=0.15, retries=6, backoff_s=0.01)
+        remote = RemoteChip(server.url, timeout_s=10.0, attempt_timeout_s=0.15, retries=6, backoff_s=0.01)
         tr = Trainer(**TRAIN)
         tr.fit(remote, digits_raw)
         assert np.array_equal(remote.get_params(0), reference["params"])
@@ -190,7 +196,7 @@ def remote_builder(monkeypatch, **client_options):
 
 
 def test_server_restart_mid_run_then_rerun_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, reference):
-    remote_builder(monkeypatch, timeout_s=0.2, retries=8, backoff_s=0.05)
+    remote_builder(monkeypatch, timeout_s=10.0, attempt_timeout_s=0.2, retries=8, backoff_s=0.05)
     queries = collections.Counter()
     servers = {}
 
@@ -218,7 +224,7 @@ def test_server_restart_mid_run_then_rerun_resumes_to_the_uninterrupted_result(t
         assert logs and "resuming" in logs[0]
         _, arrays = load_checkpoint(out / run.CHECKPOINT)
         assert np.array_equal(arrays["param_0"], reference["params"])
-        assert metrics["model_config"] == {"url": servers["a"].url}
+        assert metrics["model_config"] == {"url": servers["a"].url, "fingerprint": servers["a"].fingerprint}
         assert "server_counter" in metrics
     finally:
         for s in servers.values():
@@ -227,7 +233,7 @@ def test_server_restart_mid_run_then_rerun_resumes_to_the_uninterrupted_result(t
 
 def test_client_gives_up_with_a_clear_error_when_the_server_is_gone():
     server = ChipServer(small_chip()).start()
-    remote = RemoteChip(server.url, timeout_s=0.1, retries=2, backoff_s=0.01)
+    remote = RemoteChip(server.url, timeout_s=1.0, retries=2, backoff_s=0.01)
     server.close()
     with pytest.raises(ChipConnectionError, match=r"no reply .* after 3 attempts"):
         remote.get_params(0)
@@ -242,23 +248,23 @@ def test_malformed_oversized_and_out_of_range_requests_get_error_replies():
         x = np.ones((2, 64))
         nan_x = x.copy()
         nan_x[0, 0] = np.nan
-        header = json.loads(request("query", "r-dtype", {"layer": 0}, {"x": x})[0])
+        header = json.loads(request("query", "r-0", {"layer": 0}, {"x": x})[1])
         header["arrays"][0]["dtype"] = "|O"
         cases = {
-            "not json": [b"\xff{not json"],
-            "missing frame": request("query", "r1", {"layer": 0}, {"x": x})[:1],
-            "bad dtype": [json.dumps(header).encode(), x.tobytes()],
-            "oversized": request("query", "r2", {"layer": 0}, {"x": np.ones((200, 64))}),
-            "bad layer": request("query", "r3", {"layer": 5}, {"x": x}),
-            "bool layer": request("get_params", "r4", {"layer": True}),
-            "wrong x shape": request("query", "r5", {"layer": 0}, {"x": np.ones((2, 63))}),
-            "NaN input": request("query", "r6", {"layer": 0}, {"x": nan_x}),
-            "wrong settings shape": request("query", "r7", {"layer": 0}, {"x": x, "settings.0": np.ones((2, n + 1))}),
-            "settings for a later layer": request("query", "r8", {"layer": 0}, {"x": x, "settings.1": np.ones((2, n))}),
-            "wrong params shape": request("set_params", "r9", {"layer": 0}, {"params": np.ones(n - 1)}),
-            "NaN params": request("set_params", "r10", {"layer": 0}, {"params": np.full(n, np.nan)}),
-            "unknown method": request("reboot", "r11"),
-            "no id": encode({"method": "info"}),
+            "not json": [auth_frame(None), b"\xff{not json"],
+            "missing frame": request("query", "r-1", {"layer": 0}, {"x": x})[:2],
+            "bad dtype": [auth_frame(None), json.dumps(header).encode(), x.tobytes()],
+            "oversized": request("query", "r-2", {"layer": 0}, {"x": np.ones((200, 64))}),
+            "bad layer": request("query", "r-3", {"layer": 5}, {"x": x}),
+            "bool layer": request("get_params", "r-4", {"layer": True}),
+            "wrong x shape": request("query", "r-5", {"layer": 0}, {"x": np.ones((2, 63))}),
+            "NaN input": request("query", "r-6", {"layer": 0}, {"x": nan_x}),
+            "wrong settings shape": request("query", "r-7", {"layer": 0}, {"x": x, "settings.0": np.ones((2, n + 1))}),
+            "settings for a later layer": request("query", "r-8", {"layer": 0}, {"x": x, "settings.1": np.ones((2, n))}),
+            "wrong params shape": request("set_params", "r-9", {"layer": 0}, {"params": np.ones(n - 1)}),
+            "NaN params": request("set_params", "r-10", {"layer": 0}, {"params": np.full(n, np.nan)}),
+            "unknown method": request("reboot", "r-11"),
+            "no id": encode_request(None, {"method": "info"}),
         }
         expected = {"oversized": "TooLarge", "not json": "Malformed", "missing frame": "Malformed",
                     "bad dtype": "Malformed", "unknown method": "Malformed", "no id": "Malformed"}
@@ -328,37 +334,30 @@ def test_unsafe_heater_drive_is_refused_not_clipped():
 def test_chip_config_defaults_and_one_line_errors(tmp_path):
     good = tmp_path / "chip.toml"
     good.write_text("[chip]\nports = 16\nlayers = 1\n\n[instrument]\np_pi_mW = 25.0\n")
-    cfg = load_chip_config(good)
-    assert cfg == {"n_features": 64, "image_shape": [8, 8], "ports": 16, "layers": 1}
-    assert build_chip(cfg).n_inputs == 64
+    cfg = ChipConfig.from_toml(good)
+    assert (cfg.chip.ports, cfg.chip.layers, cfg.instrument.p_pi_mW) == (16, 1, 25.0)
+    assert build_chip(cfg.with_overrides(n_features=64, image_shape=[8, 8])).n_inputs == 64
     for text, match in [
-        ("[chip]\nportz = 16\n", "unknown \\[chip\\] key"),
+        ("[chip]\nportz = 16\n", "\\[chip\\] unknown key 'portz'"),
         ("[chip]\nimage_shape = [8]\n", "image_shape"),
-        ("[chip]\nlayers = 0\n", "layers must be a positive integer"),
+        ("[chip]\nlayers = 0\n", "layers must be an integer >= 1"),
         ("[chip\n", "not valid TOML"),
         ("[heater]\n", "unknown table"),
+        ("[chip]\nmesh = \"hexagon\"\n", "hexagon"),
     ]:
         bad = tmp_path / "bad.toml"
         bad.write_text(text)
         with pytest.raises(ValueError, match=match) as err:
-            load_chip_config(bad)
+            ChipConfig.from_toml(bad)
         assert "\n" not in str(err.value)
-    bad.write_text("[chip]\nmesh = \"hexagon\"\n")
-    with pytest.raises(ValueError, match="hexagon"):
-        build_chip(load_chip_config(bad))
 
 
 def test_chip_serve_command_prints_url_serves_and_stops_on_sigterm(tmp_path):
     cfg = tmp_path / "chip.toml"
     cfg.write_text("[chip]\nports = 16\nlayers = 1\n")
-    script = (
-        "import argparse, sys\n"
-        "from ffzero_photonics.lab.serve_cli import add_chip_parser, cmd_chip_serve\n"
-        "p = argparse.ArgumentParser(); add_chip_parser(p.add_subparsers(dest='command'))\n"
-        "sys.exit(cmd_chip_serve(p.parse_args(sys.argv[1:])))\n"
-    )
     proc = subprocess.Popen(
-        [sys.executable, "-c", script, "chip", "serve", "--config", str(cfg), "--latency-s", "0.5"],
+        [sys.executable, "-m", "ffzero_photonics", "chip", "serve", "--config", str(cfg), "--latency-s", "0.5",
+         "--log", str(tmp_path / "refusals.jsonl")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -2,43 +2,39 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
 import shutil
 from pathlib import Path
 
+import gdsfactory as gf
 import numpy as np
 import pytest
+import sax
 
-gf = pytest.importorskip("gdsfactory")
-sax = pytest.importorskip("sax")
-
-from ffzero_photonics import pdk as fpdk  # noqa: E402
-from ffzero_photonics.components.models import mzi  # noqa: E402
-from ffzero_photonics.layouts.export import export_chip  # noqa: E402
-from ffzero_photonics.layouts.mesh_layout import PAD_LABEL_LAYER, chip_layout, chip_links, pad_positions  # noqa: E402
-from ffzero_photonics.photonic.activation import EOActivation  # noqa: E402
-from ffzero_photonics.photonic.compiled import (  # noqa: E402
+from ffzero_photonics import pdk as fpdk
+from ffzero_photonics.components.models import mzi
+from ffzero_photonics.errors import UserInputError
+from ffzero_photonics.layouts.extract import extract_layout, layout_route_lengths, pad_positions
+from ffzero_photonics.layouts.floorplan import chip_links
+from ffzero_photonics.layouts.layers import PAD_LABEL_LAYER
+from ffzero_photonics.layouts.mesh_layout import chip_layout
+from ffzero_photonics.photonic.activation import EOActivation
+from ffzero_photonics.photonic.compiled import (
     CompiledMesh,
     compensate_route_phases,
     route_kwargs,
     route_phases_from_lengths,
 )
-from ffzero_photonics.photonic.mesh_spec import build_mesh  # noqa: E402
-from ffzero_photonics.run import RunSpec, load_run, train_run  # noqa: E402
-from ffzero_photonics.trainer import TrainConfig  # noqa: E402
-from ffzero_photonics.verify import (  # noqa: E402
-    LayoutNetwork,
-    extract_layout,
-    heater_drive,
-    layout_route_lengths,
-    read_heater_table,
-    simulate_layer,
-    verify_run,
-)
-from ffzero_photonics.verify_cli import add_verify_parser, cmd_verify  # noqa: E402
+from ffzero_photonics.photonic.mesh_spec import build_mesh
+from ffzero_photonics.runs import RunSpec, load_run, train_run
+from ffzero_photonics.tapeout import export_chip, export_run, verify_run
+from ffzero_photonics.tapeout.drive import heater_drive
+from ffzero_photonics.tapeout.heater_table import read_heater_table
+from ffzero_photonics.tapeout.simulate import simulate_layer
+from ffzero_photonics.tapeout.verify import LayoutNetwork
+from ffzero_photonics.trainer import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -67,23 +63,56 @@ def test_pdk_activates_and_every_cell_has_a_model_or_is_layout_only(ffzero_pdk):
     for name in fpdk.CELLS:
         assert name in ffzero_pdk.cells
         assert (name in ffzero_pdk.models) != (name in fpdk.LAYOUT_ONLY), name
-        kwargs = {"n_ports": 2} if name == "mesh" else {}
+        kwargs = {"n_ports": 2} if name == "ffzero_mesh" else {}
         cell = gf.get_component(name, **kwargs)
         optical = fpdk.cell_optical_ports(cell)
         if name in fpdk.LAYOUT_ONLY:
             assert optical == set(), f"{name} has optical ports {optical} but no model"
         else:
             assert fpdk.model_ports(name, **kwargs) == optical, name
-    for generic in ("straight", "bend_euler", "pad", "mzi"):
+    for generic in ("straight", "bend_euler", "pad", "mzi", "coupler"):
         assert generic in ffzero_pdk.cells, "the generic PDK's cells stay available"
-    for primitive in ("straight", "bend_euler", "bend_s", "mzi", "heater", "coupler", "waveguide"):
-        assert primitive in ffzero_pdk.models
+    for device in ("mzi", "heater", "coupler", "waveguide"):
+        assert f"ffzero_{device}" in ffzero_pdk.models
+    assert all(name.startswith("ffzero_") for name in ffzero_pdk.models), "the plugin registers only names of its own"
+
+
+def test_activation_leaves_gdsfactory_cells_models_as_they_were():
+    """A gdsfactory coupler in a user's circuit is not simulated as our ideal 50:50 after activating our PDK."""
+    try:
+        previous = gf.get_active_pdk()
+    except ValueError:
+        previous = None
+    gf.gpdk.PDK.activate()
+    generic = gf.get_active_pdk()
+    before = {name: generic.models.get(name) for name in ("coupler", "straight", "bend_euler", "bend_s", "mzi")}
+    try:
+        fpdk.PDK.activate()
+        active = gf.get_active_pdk()
+        assert active.name == "ffzero"
+        for name, model in before.items():
+            assert active.models.get(name) is model, f"{name}'s model changed on activation"
+        top = gf.Component()
+        ref = top.add_ref(gf.components.coupler(gap=0.3, length=5), name="dc")
+        top.add_ports(ref.ports)
+        netlist = top.get_netlist(on_dangling_port="ignore")
+        assert netlist["instances"]["dc"]["component"] == "coupler"
+        with pytest.raises(UserInputError, match="'coupler' instance with no model"):
+            fpdk.optical_netlist(netlist, models=dict(active.models))
+        mine = gf.Component()
+        ref = mine.add_ref(gf.get_component("ffzero_heater_mzi"), name="m")
+        mine.add_ports(ref.ports)
+        net = mine.get_netlist(on_dangling_port="ignore")
+        assert net["instances"]["m"]["component"] == "ffzero_heater_mzi"
+        assert active.models[net["instances"]["m"]["component"]] is mzi, "our cells map to our models"
+    finally:
+        (previous or generic).activate(force=True)
 
 
 def test_user_layout_of_pdk_cells_simulates_through_the_pdk_models(ffzero_pdk):
     c = gf.Component()
-    a = c.add_ref(gf.get_component("heater_mzi"), name="a")
-    b = c.add_ref(gf.get_component("heater_mzi"), name="b")
+    a = c.add_ref(gf.get_component("ffzero_heater_mzi"), name="a")
+    b = c.add_ref(gf.get_component("ffzero_heater_mzi"), name="b")
     b.connect("o2", a.ports["o3"])
     assert np.allclose(b.ports["o1"].center, a.ports["o4"].center), "equal port spacing: o4 meets o1"
     for port, ref, inner in (("o1", a, "o1"), ("o2", a, "o2"), ("o3", b, "o3"), ("o4", b, "o4")):
@@ -95,8 +124,8 @@ def test_user_layout_of_pdk_cells_simulates_through_the_pdk_models(ffzero_pdk):
 
     gap = 40.0
     d = gf.Component()
-    a = d.add_ref(gf.get_component("heater_mzi"), name="a")
-    b = d.add_ref(gf.get_component("heater_mzi"), name="b")
+    a = d.add_ref(gf.get_component("ffzero_heater_mzi"), name="a")
+    b = d.add_ref(gf.get_component("ffzero_heater_mzi"), name="b")
     b.dmove((a.ports["o3"].x + gap - b.ports["o2"].x, a.ports["o3"].y - b.ports["o2"].y))
     gf.routing.route_single(d, a.ports["o3"], b.ports["o2"], cross_section="strip")
     gf.routing.route_single(d, a.ports["o4"], b.ports["o1"], cross_section="strip")
@@ -113,7 +142,7 @@ def test_mesh_cell_model_and_optical_netlist(ffzero_pdk):
     spec = build_mesh("clements", 3)
     phases = np.random.default_rng(1).uniform(0, 2 * np.pi, spec.n_params)
     top = gf.Component()
-    ref = top.add_ref(gf.get_component("mesh", n_ports=3), name="m")
+    ref = top.add_ref(gf.get_component("ffzero_mesh", n_ports=3), name="m")
     for k in range(3):
         top.add_port(f"in{k}", port=ref.ports[f"in{k}"])
         top.add_port(f"out{k}", port=ref.ports[f"out{k}"])
@@ -122,7 +151,7 @@ def test_mesh_cell_model_and_optical_netlist(ffzero_pdk):
     s = circuit(m={"phases": phases})
     u = np.array([[s[f"in{i}", f"out{o}"] for i in range(3)] for o in range(3)], dtype=complex)
     np.testing.assert_allclose(u, CompiledMesh(spec).unitary(phases), atol=1e-12)
-    with pytest.raises(ValueError, match="no model"):
+    with pytest.raises(UserInputError, match="no model"):
         fpdk.optical_netlist({"instances": {"p": {"component": "mystery"}}, "ports": {"o1": "p,o1"}})
 
 
@@ -133,7 +162,7 @@ def test_tap_and_io_models_match_the_activation():
     s = fpdk.tap_detector_model(tap=0.1, phase=phase)
     np.testing.assert_allclose(complex(s["o1", "o2"]) * field, act(field), atol=1e-14)
     assert abs(complex(fpdk.io_coupler_model(loss_dB=3.0)["fiber", "o1"])) ** 2 == pytest.approx(10 ** -0.3)
-    with pytest.raises(ValueError, match="tap"):
+    with pytest.raises(UserInputError, match="tap"):
         fpdk.tap_detector_model(tap=1.5)
 
 
@@ -216,8 +245,6 @@ def test_exported_chip_verifies(trained):
 
 def test_raw_table_fails_on_the_routed_chip_and_export_run_compensates(trained, tmp_path):
     """By default the verifier checks the routed circuit the fabricated chip computes."""
-    from ffzero_photonics.tapeout import export_run
-
     run, gds, model, metrics = trained
     raw = verify_run(run, gds)
     assert raw.route_phases == "include" and not raw.passed
@@ -352,18 +379,20 @@ def test_layout_network_is_the_chip_when_given_its_matrices(trained):
 
 def test_verify_inputs_give_one_line_errors(trained, tmp_path):
     run, gds, _, _ = trained
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(UserInputError, match="no checkpoint"):
         verify_run(tmp_path, gds)
-    with pytest.raises(FileNotFoundError, match="nope.gds"):
+    with pytest.raises(UserInputError, match="nope.gds"):
         verify_run(run, tmp_path / "nope.gds")
-    with pytest.raises(ValueError, match="route_phases"):
+    with pytest.raises(UserInputError, match="route_phases"):
         verify_run(run, gds, route_phases="sometimes")
+    with pytest.raises(UserInputError, match="heater table .*x.csv"):
+        verify_run(run, gds, heater_csv=tmp_path / "x.csv")
     blank = tmp_path / "blank.csv"
     blank.write_text("heater,pad,pad_x_um,pad_y_um,phase_rad,power_mW,voltage_V\nL0_x,pad_L0_x,0,0,,,\n")
-    with pytest.raises(ValueError, match="has no phase"):
+    with pytest.raises(UserInputError, match="has no phase"):
         read_heater_table(blank)
     (tmp_path / "short.csv").write_text("heater,pad\n")
-    with pytest.raises(ValueError, match="lacks columns"):
+    with pytest.raises(UserInputError, match="lacks columns"):
         read_heater_table(tmp_path / "short.csv")
 
 
@@ -375,18 +404,12 @@ def test_verify_command(trained, tmp_path, capsys):
     assert main(["export-gds", "--from", str(run), "--out", str(gds)]) == 0
     assert main(["verify", str(run), "--gds", str(raw_gds)]) == 1  # uncompensated: wrong on the routed chip
     capsys.readouterr()
-    parser = argparse.ArgumentParser()
-    add_verify_parser(parser.add_subparsers(dest="command"))
     out_json = tmp_path / "report.json"
-    args = parser.parse_args(["verify", str(run), "--gds", str(gds), "--json", str(out_json)])
-    assert cmd_verify(args) == 0
+    assert main(["verify", str(run), "--gds", str(gds), "--json", str(out_json)]) == 0
     printed = capsys.readouterr().out
     assert "PASS" in printed and "layer 1: max |U_layout - U_trained|" in printed and "test accuracy: trained" in printed
     assert json.loads(out_json.read_text())["passed"] is True
-    with pytest.raises(ValueError, match=r"\.gds"):
-        cmd_verify(parser.parse_args(["verify", str(run), "--gds", str(tmp_path / "chip.oas")]))
-    with pytest.raises(FileNotFoundError, match="heater table"):
-        cmd_verify(parser.parse_args(["verify", str(run), "--gds", str(gds), "--heaters", str(tmp_path / "x.csv")]))
+    assert main(["verify", str(run), "--gds", str(tmp_path / "chip.oas")]) == 2
 
 
 # ---------------------------------------------------------------- sizes
@@ -404,8 +427,6 @@ def test_verification_at_n8_and_n16(tmp_path):
             train=TrainConfig(paradigm="ffzero", epochs=1, batch_size=2048),
         )
         train_run(spec, run, progress=False, log=lambda m: None)
-        from ffzero_photonics.tapeout import export_run
-
         result, _ = export_run(run, tmp_path / f"chip{n}.gds")
         report = verify_run(run, result.gds_path)
         assert report.passed, report.text()

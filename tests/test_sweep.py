@@ -1,14 +1,15 @@
 """Sweeps: grid expansion, atomic per-cell results, skip on re-run, failures recorded, summaries, Dask."""
 
-import argparse
 import csv
 import json
 
+import distributed
 import pytest
 
-from ffzero_photonics import sweep
-from ffzero_photonics.recipes import TRAIN_DEFAULTS as DEFAULTS
-from ffzero_photonics.lab.serve_cli import add_sweep_parser, cmd_sweep
+from ffzero_photonics.errors import ExternalFailure, UserInputError
+from ffzero_photonics.scale import executor, sweep
+from ffzero_photonics.cli import main
+from ffzero_photonics.trainer import PARADIGM_DEFAULTS as DEFAULTS
 
 SMALL = """
 model = "mlp"
@@ -56,11 +57,19 @@ model_options.hidden = [[4], [8, 8]]
     ("[grid]\ntrain.lr = [-1.0]\n", "lr must be a positive"),
     ("colour = 1\n", "unknown key"),
     ("[grid\n", "not valid TOML"),
+    ("[grid]\nmodel_options.hiden = [[4]]\n", "hiden=.*option 'hiden' does not apply to model 'mlp'"),
+    ("[grid]\nmodel_options.activation = ['tanhh']\n", "option 'activation': unknown value 'tanhh'"),
 ])
 def test_bad_sweep_files_fail_before_running(tmp_path, text, match):
-    with pytest.raises(ValueError, match=match) as err:
+    with pytest.raises(UserInputError, match=match) as err:
         sweep.expand(*sweep.load_sweep(write(tmp_path, SMALL + text if "[grid" in text else text + SMALL)))
     assert "\n" not in str(err.value)
+
+
+def test_misspelled_model_option_is_refused_not_trained_as_default(tmp_path):
+    path = write(tmp_path, SMALL.replace("hidden = [4]", "hiden = [4]"))
+    with pytest.raises(UserInputError, match=r"\[model_options\] option 'hiden' does not apply to model 'mlp'; it takes hidden"):
+        sweep.expand(*sweep.load_sweep(path))
 
 
 GRID = SMALL + """
@@ -70,11 +79,8 @@ seed = [0, 1]
 """
 
 
-def sweep_args(path, out, **kw):
-    parser = argparse.ArgumentParser()
-    add_sweep_parser(parser.add_subparsers(dest="command"))
-    extra = [f"--{k}={v}" for k, v in kw.items()]
-    return parser.parse_args(["sweep", str(path), "--out", str(out), "--no-progress", *extra])
+def sweep_argv(path, out, **kw):
+    return ["sweep", str(path), "--out", str(out), "--no-progress", *(f"--{k}={v}" for k, v in kw.items())]
 
 
 def check_outputs(out, n_ok, n_failed):
@@ -97,7 +103,7 @@ def check_outputs(out, n_ok, n_failed):
 
 def test_sweep_records_failures_and_rerun_skips_finished_cells(tmp_path, monkeypatch, capsys):
     path, out = write(tmp_path, GRID), tmp_path / "out"
-    assert cmd_sweep(sweep_args(path, out, workers=0)) == 1  # a failed cell: non-zero exit, others ran
+    assert main(sweep_argv(path, out, workers=0)) == 1  # a failed cell: non-zero exit, others ran
     assert "4 cells: 2 finished, 2 failed" in capsys.readouterr().out
     first = check_outputs(out, 2, 2)
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("result.json")}
@@ -125,12 +131,11 @@ def test_sweep_on_a_dask_local_cluster(tmp_path):
 
     Marked slow only because starting the cluster's four processes costs ~10 s of CPU (40 s on a loaded machine).
     """
-    distributed = pytest.importorskip("distributed")
     path, out = write(tmp_path, SMALL + "[grid]\nseed = [0, 1, 2]\n"), tmp_path / "out"
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
                                   host="127.0.0.1", silence_logs=50) as cluster:
         records = sweep.run_sweep(path, out, scheduler=cluster.scheduler_address, progress=False, log=lambda m: None)
-        from ffzero_photonics.study import run_robustness
+        from ffzero_photonics.studies.robustness import run_robustness
 
         study = run_robustness(  # the robustness study runs on the same engine
             tmp_path / "study", bounded=True, scheduler=cluster.scheduler_address, epochs=1, offline_epochs=1,
@@ -142,3 +147,11 @@ def test_sweep_on_a_dask_local_cluster(tmp_path):
     assert [r["status"] for r in records] == ["ok"] * 3
     assert all((out / "cells" / r["cell"] / "result.json").exists() for r in records)
     assert len(list(csv.DictReader((out / "summary.csv").open()))) == 3
+
+
+def test_unreachable_scheduler_is_an_external_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(executor, "CONNECT_TIMEOUT", "0.5s")
+    path = write(tmp_path, SMALL)
+    with pytest.raises(ExternalFailure, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        sweep.run_sweep(path, tmp_path / "out", scheduler="tcp://127.0.0.1:9", progress=False, log=lambda m: None)
+

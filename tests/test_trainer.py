@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from ffzero_photonics.blackbox import DifferentiableTwin, ForwardingBlackBox, LayeredBlackBox
 from ffzero_photonics.data import load_dataset
+from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.digital.cnn import CNN
 from ffzero_photonics.digital.mlp import MLP
 from ffzero_photonics.trainer import Trainer, TrainConfig, vote_predictions
@@ -57,7 +59,7 @@ def test_ffzero_trains_a_cnn(digits):
 @pytest.mark.parametrize("paradigm", ["ff-ad", "bp-ad"])
 def test_autodiff_baselines_train(digits, paradigm):
     model = small_mlp()
-    tr = Trainer(paradigm=paradigm, epochs=3, batch_size=32, lr=3e-3, optimizer="adam")
+    tr = Trainer(paradigm=paradigm, epochs=3, batch_size=32, lr=3e-3, optimizer="adam", schedule="constant")
     tr.fit(model, digits)
     assert tr.evaluate(model, digits)["test_accuracy"] > 0.85
 
@@ -130,21 +132,16 @@ def test_vote_majority_and_tie_break():
     (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop'"),
 ])
 def test_config_names_the_bad_value(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(UserInputError, match=match):
         TrainConfig(**kwargs)
 
 
 def test_autodiff_needs_a_twin(digits):
-    class Opaque:
-        def __init__(self):
-            self.inner = small_mlp()
-            self.counter = self.inner.counter
-            self.n_layers, self.n_inputs = self.inner.n_layers, self.inner.n_inputs
-            self.layer_info, self.get_params = self.inner.layer_info, self.inner.get_params
-            self.set_params, self.query = self.inner.set_params, self.inner.query
+    class Opaque(ForwardingBlackBox):
+        twin_params = twin_forward = load_twin_params = None  # hides the MLP's twin
 
-    with pytest.raises(ValueError, match="needs a differentiable twin"):
-        Trainer(paradigm="bp-ad", epochs=1).fit(Opaque(), digits)
+    with pytest.raises(UserInputError, match="needs a differentiable twin"):
+        Trainer(paradigm="bp-ad", epochs=1).fit(Opaque(small_mlp()), digits)
 
 
 def test_resume_inside_an_epoch_equals_uninterrupted(digits):
@@ -179,3 +176,50 @@ def test_resume_inside_an_epoch_equals_uninterrupted(digits):
         np.testing.assert_array_equal(fresh.get_params(l), full_model.get_params(l))
     assert resumed.train_cost == full.train_cost
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
+
+
+def test_unset_fields_resolve_from_the_model_recipe_then_the_paradigm():
+    cfg = TrainConfig(paradigm="bp-dd", lr=0.1)
+    assert not cfg.is_resolved and cfg.eps is None
+    r = cfg.resolved({"eps": 0.3, "lr": 0.5})
+    assert r.is_resolved
+    assert (r.lr, r.eps, r.epochs, r.batch_size, r.optimizer, r.schedule) == (0.1, 0.3, 1200, 16, "adam", "cosine")
+
+
+def test_paper_preset_is_fully_set():
+    p = TrainConfig.paper(seed=3)
+    assert (p.batch_size, p.optimizer, p.lr, p.schedule, p.epochs, p.eps, p.seed) == \
+        (256, "sgd", 0.256, "constant", 100, 1e-3, 3)
+    assert p.resolved({"eps": 0.3}) == p
+
+
+def test_fit_resolves_the_config_it_trains_with(digits):
+    tr = Trainer(paradigm="ff-ad", epochs=1)
+    tr.fit(small_mlp(), digits)
+    assert (tr.config.lr, tr.config.batch_size, tr.config.eps) == (1e-2, 16, 1e-3)
+    assert Trainer.from_state(*tr.state()).config == tr.config
+
+
+def test_forwarding_wrapper_overrides_one_method_and_changes_nothing_else(digits):
+    class Metered(ForwardingBlackBox):
+        def __init__(self, inner):
+            super().__init__(inner)
+            self.samples = 0
+
+        def query(self, x, layer, settings=None):
+            self.samples += len(x)
+            return super().query(x, layer, settings)
+
+    bare, wrapped = small_mlp(1), Metered(small_mlp(1))
+    assert isinstance(wrapped, LayeredBlackBox) and isinstance(wrapped, DifferentiableTwin)
+    assert wrapped.counter is wrapped.inner.counter and wrapped.n_inputs == 64 and wrapped.n_layers == 2
+    cfg = dict(epochs=1, batch_size=100, seed=5)
+    Trainer(**cfg).fit(bare, digits)
+    Trainer(**cfg).fit(wrapped, digits)
+    for l in range(2):
+        np.testing.assert_array_equal(wrapped.get_params(l), bare.get_params(l))
+    assert wrapped.counter.snapshot() == bare.counter.snapshot()
+    assert wrapped.samples >= wrapped.counter.calls * 100
+    twin = Metered(small_mlp())
+    Trainer(paradigm="bp-ad", epochs=1, batch_size=200).fit(twin, digits)
+    assert twin.samples > 0  # evaluation still goes through query

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.digital.layers import (
     Conv2D,
     check_activation,
@@ -31,10 +32,10 @@ class CNN(SequentialNet):
         seed: int = 0,
     ):
         if isinstance(image_shape, (str, bytes)) or not hasattr(image_shape, "__len__") or len(image_shape) != 2:
-            raise ValueError(f"image_shape must be (height, width), got {image_shape!r}")
+            raise UserInputError(f"image_shape must be (height, width), got {image_shape!r}")
         self.image_shape = tuple(check_positive_int(s, f"image_shape[{i}]") for i, s in enumerate(image_shape))
         if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__") or len(channels) < 1:
-            raise ValueError(f"channels must be a non-empty sequence of positive integers, got {channels!r}")
+            raise UserInputError(f"channels must be a non-empty sequence of positive integers, got {channels!r}")
         self.channels = tuple(check_positive_int(c, f"channels[{i}]") for i, c in enumerate(channels))
         self.kernel = check_positive_int(kernel, "kernel")
         self.stride = check_positive_int(stride, "stride")
@@ -46,7 +47,7 @@ class CNN(SequentialNet):
         shape = (1, height, width)
         for l, c_out in enumerate(self.channels):
             if self.kernel > shape[1] or self.kernel > shape[2]:
-                raise ValueError(
+                raise UserInputError(
                     f"kernel {self.kernel} does not fit layer {l}: its input has spatial size "
                     f"{shape[1]}x{shape[2]} (image_shape={self.image_shape}, stride={self.stride})"
                 )

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..errors import UserInputError
 from ..validation import check_int
 
 ACTIVATIONS = ("tanh", "relu", "leaky_relu", "gelu", "sigmoid", "none")
@@ -41,7 +42,7 @@ _ACT_FUNCS: dict[str, Callable[[Any, Any], Any]] = {
 def check_activation(name: Any) -> str:
     """Return ``name`` if it is a known activation, else raise a ValueError listing the valid ones."""
     if not isinstance(name, str) or name not in _ACT_FUNCS:
-        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+        raise UserInputError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
     return name
 
 
@@ -116,7 +117,7 @@ class Conv2D:
         c_in, height, width = (int(s) for s in in_shape)
         kernel, stride = int(kernel), int(stride)
         if kernel > height or kernel > width:
-            raise ValueError(
+            raise UserInputError(
                 f"kernel {kernel} does not fit an input of spatial size {height}x{width}"
             )
         self.in_shape = (c_in, height, width)

@@ -20,6 +20,7 @@ from ffzero_photonics.blackbox import (
     check_inputs,
     check_settings,
 )
+from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.digital.layers import (
     Dense,
     activation_fn,
@@ -30,7 +31,9 @@ from ffzero_photonics.digital.layers import (
 
 
 class SequentialNet(abc.ABC):
-    """Shared black-box / twin machinery for a chain of layers, each followed by one activation.
+    """Shared black-box / twin / persistence machinery for a chain of layers, each followed by one activation.
+
+    Implements ``LayeredBlackBox``, ``DifferentiableTwin`` and ``PersistentModel``.
 
     Subclasses set ``_layers`` (objects with ``n_params``, ``in_dim``,
     ``out_shape``, ``init``, ``forward``, ``forward_batched``), ``_n_inputs``
@@ -162,6 +165,8 @@ class SequentialNet(abc.ABC):
     @classmethod
     def from_config(cls, config: Mapping[str, Any]):
         """Rebuild a model (with freshly seeded parameters) from :meth:`to_config`."""
+        if not isinstance(config, Mapping):
+            raise UserInputError(f"{cls.__name__} config must be a mapping, got {config!r}")
         return cls(**config)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -190,9 +195,9 @@ class MLP(SequentialNet):
 
     def __init__(self, widths: Sequence[int] = (64, 100, 100, 100), activation: str = "tanh", seed: int = 0):
         if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
-            raise ValueError(f"widths must be a sequence of positive integers, got {widths!r}")
+            raise UserInputError(f"widths must be a sequence of positive integers, got {widths!r}")
         if len(widths) < 2:
-            raise ValueError(f"widths needs at least 2 entries (inputs, outputs), got {tuple(widths)!r}")
+            raise UserInputError(f"widths needs at least 2 entries (inputs, outputs), got {tuple(widths)!r}")
         self.widths = tuple(check_positive_int(w, f"widths[{i}]") for i, w in enumerate(widths))
         self.activation = check_activation(activation)
         self.seed = check_seed(seed)

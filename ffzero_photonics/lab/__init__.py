@@ -1,5 +1,15 @@
 """Chip in the loop: lab instruments, a chip server and its client, so training can drive remote hardware."""
 
+from .client import (
+    ChipAuthError,
+    ChipConnectionError,
+    ChipIdentityError,
+    ChipLeaseError,
+    ChipRequestError,
+    ChipServerError,
+    ChipStateLost,
+    RemoteChip,
+)
 from .instrument import (
     ChannelMap,
     Instrument,
@@ -10,22 +20,12 @@ from .instrument import (
     Timing,
     UnsafeDriveError,
 )
+from .protocol import ChipProtocolError, Limits
+from .server import ChipServer
 
 __all__ = [
     "ChannelMap", "Instrument", "InstrumentChip", "LabClock", "LayerChannels", "SimulatedInstrument",
-    "Timing", "UnsafeDriveError", "ChipServer", "RemoteChip", "ChipConnectionError", "ChipStateLost",
-    "ChipAuthError", "ChipRequestError", "ChipServerError",
+    "Timing", "UnsafeDriveError", "ChipServer", "Limits", "RemoteChip", "ChipConnectionError", "ChipStateLost",
+    "ChipAuthError", "ChipLeaseError", "ChipIdentityError", "ChipRequestError", "ChipServerError",
+    "ChipProtocolError",
 ]
-
-
-def __getattr__(name):
-    """Load the ZeroMQ server/client lazily, so instruments work without importing zmq."""
-    if name == "ChipServer":
-        from .server import ChipServer
-
-        return ChipServer
-    if name in ("RemoteChip", "ChipConnectionError", "ChipStateLost", "ChipAuthError", "ChipRequestError", "ChipServerError"):
-        from . import client
-
-        return getattr(client, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,12 +16,13 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from ..errors import UserInputError
 from ..blackbox import PERIODIC, LayerInfo, ParamState, QueryCounter, check_inputs, check_settings
 
 TWO_PI = 2 * np.pi
 
 
-class UnsafeDriveError(ValueError):
+class UnsafeDriveError(UserInputError):
     """A heater drive outside its channel's safe range [0, max_power_mW]; nothing was applied."""
 
 

@@ -1,142 +1,96 @@
-"""Serve a chip (or any instrument) to remote trainers over ZeroMQ.
+"""Serve a chip (or any instrument) to remote trainers over ZeroMQ, so that no request can stop or starve it.
 
-Wire format (one ZeroMQ multipart message per request and per reply; the
-client's DEALER socket talks to the server's ROUTER socket):
+The wire format and its limits are in :mod:`.protocol`. Methods: ``info`` (chip
+configuration and fingerprint), ``counter``, ``acquire`` / ``release`` (the
+lease), ``get_params`` / ``set_params`` (args ``layer``; array ``params``) and
+``query`` (args ``layer``; arrays ``x`` and ``settings.<l>``; reply array ``y``).
 
-- frame 0: a UTF-8 JSON header. Request: ``{"v": 1, "id": str, "method": str,
-  "token": str | null, "args": {...}, "arrays": [{"name", "dtype", "shape"}, ...]}``.
-  Reply: ``{"v": 1, "id": str | null, "server": str, "ok": bool, "result": {...},
-  "arrays": [...]}`` or, on failure, ``"error": {"type": str, "message": str}``.
-- frames 1..k: the raw C-order bytes of the arrays listed in ``"arrays"``, in
-  that order (decoded with ``np.frombuffer``). Allowed dtypes: little-endian
-  float64/float32/int64/int32.
-
-Methods: ``info``, ``get_params`` (args ``layer``; reply array ``params``),
-``set_params`` (args ``layer``; array ``params``), ``query`` (args ``layer``;
-arrays ``x`` and ``settings.<l>`` for every perturbed layer; reply array ``y``),
-``counter``. Replies are cached by request id (bounded LRU), so a retried
-request is applied at most once. ``server`` identifies the serving process
-instance, letting a client notice a restart.
+- Every failure to authenticate, decode or validate a request is an error reply,
+  never an exception out of the serving loop; refused, unauthenticated and
+  unsafe requests are written to a JSON-lines log.
+- The chip works in a worker thread, so ``info`` and refusals are answered while
+  it is busy; one request may hold the chip for ``max_request_s`` at most.
+- A lease gives one client the chip: its first chip call (or ``acquire``) takes
+  it, each of its requests renews it, and it lapses ``lease_ttl_s`` after the
+  holder's last request. Others may call ``info`` and ``counter`` only.
+- ``set_params`` is applied at most once per request id, whatever the size of
+  the reply cache: the server keeps each client's highest applied sequence number.
+- ``server`` in every reply names the serving process instance; a request
+  naming another instance is refused, so nothing is applied after a restart.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
+import logging
+import logging.handlers
+import os
 import threading
 import time
 import uuid
-from collections import OrderedDict
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import zmq
 
 from ..blackbox import LayeredBlackBox, QueryCounter, check_inputs, check_settings
+from ..errors import UserInputError
 from .instrument import Instrument, InstrumentChip, UnsafeDriveError
+from .ledger import ClientLedger, Lease, ReplyCache
+from .protocol import (
+    MAGIC, METHODS, PROTOCOL_VERSION, ChipProtocolError, Limits, authenticated, decode, encode, fingerprint,
+    is_local_host, parse_request_id, tcp_url,
+)
 
-PROTOCOL_VERSION = 1
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-DTYPES = ("<f8", "<f4", "<i8", "<i4")
-METHODS = ("info", "get_params", "set_params", "query", "counter")
-MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_LOG = "chip-server-log.jsonl"
+CHIP_METHODS = ("get_params", "set_params", "query")  # need the lease and the worker
+LOG_MAX_BYTES = 16 * 2**20
 
 FaultHook = Callable[[dict[str, Any]], Any]
 
 
-class ChipProtocolError(ValueError):
-    """A request or reply that does not follow the wire format."""
+class _Refusal(Exception):
+    """A request the server answers with an error instead of serving it."""
 
-
-# ---------- wire format (shared with the client) ----------
-def encode(header: dict[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> list[bytes]:
-    """Header JSON frame followed by one raw frame per array."""
-    header = dict(header)
-    frames: list[bytes] = []
-    specs = []
-    for name, arr in (arrays or {}).items():
-        arr = np.ascontiguousarray(arr)
-        if arr.dtype.str not in DTYPES:
-            arr = arr.astype("<f8")
-        specs.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape)})
-        frames.append(arr.tobytes())
-    header["v"] = PROTOCOL_VERSION
-    header["arrays"] = specs
-    return [json.dumps(header, default=_json_default).encode()] + frames
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.ndarray, np.generic)):
-        return obj.tolist()
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"cannot put a {type(obj).__name__} in a message header")
-
-
-def decode(frames: Sequence[bytes]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Inverse of :func:`encode`; raises :class:`ChipProtocolError` naming what is wrong."""
-    if not frames:
-        raise ChipProtocolError("empty message")
-    if len(frames[0]) > MAX_HEADER_BYTES:
-        raise ChipProtocolError(f"header of {len(frames[0])} bytes exceeds {MAX_HEADER_BYTES}")
-    try:
-        header = json.loads(bytes(frames[0]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ChipProtocolError(f"header is not UTF-8 JSON: {exc}") from None
-    if not isinstance(header, dict):
-        raise ChipProtocolError(f"header must be a JSON object, got {type(header).__name__}")
-    specs = header.get("arrays", [])
-    if not isinstance(specs, list) or len(specs) != len(frames) - 1:
-        raise ChipProtocolError(f"header lists {len(specs) if isinstance(specs, list) else specs!r} arrays "
-                                f"but the message carries {len(frames) - 1} data frames")
-    arrays: dict[str, np.ndarray] = {}
-    for spec, frame in zip(specs, frames[1:]):
-        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-            raise ChipProtocolError(f"bad array description {spec!r}")
-        name, dtype, shape = spec["name"], spec.get("dtype"), spec.get("shape")
-        if dtype not in DTYPES:
-            raise ChipProtocolError(f"array {name!r}: dtype {dtype!r} not allowed; use one of {', '.join(DTYPES)}")
-        if (not isinstance(shape, list) or len(shape) > 8
-                or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
-            raise ChipProtocolError(f"array {name!r}: bad shape {shape!r}")
-        expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-        if expected != len(frame):
-            raise ChipProtocolError(f"array {name!r}: shape {shape} {dtype} needs {expected} bytes, frame has {len(frame)}")
-        if name in arrays:
-            raise ChipProtocolError(f"array {name!r} sent twice")
-        arrays[name] = np.frombuffer(frame, dtype=dtype).reshape(shape)
-    return header, arrays
-
-
-def is_local_host(host: str) -> bool:
-    return host.strip("[]") in LOCAL_HOSTS
-
-
-def tcp_url(host: str, port: int) -> str:
-    host = host.strip("[]")
-    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
-
-
-class _RequestError(Exception):
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, outcome: str | None = "refused"):
         super().__init__(message)
-        self.kind = kind
+        self.kind, self.outcome = kind, outcome
 
 
 class _Crash(Exception):
     """Raised by the fault hook's "crash" action: stop serving at once, reply to nobody."""
 
 
+@dataclass
+class _Request:
+    """A request that passed authentication and validation."""
+
+    peer: bytes
+    rid: str
+    client: str
+    seq: int
+    method: str
+    args: dict[str, Any] = field(default_factory=dict)
+    action: Any = None
+    started: float = 0.0
+    reply: list[bytes] | None = None
+    outcome: tuple[str, str] | None = None
+    timed_out: bool = False
+
+
 class ChipServer:
     """Serve one chip (a ``LayeredBlackBox``) or an :class:`Instrument` on a ZeroMQ ROUTER socket.
 
-    Requests are handled one at a time (one chip, one light path). ``token``
-    is mandatory when binding anything but a loopback address. ``max_request_bytes``
-    bounds a request (header + arrays); larger ones get an error reply (frames
-    beyond 4x that are dropped by ZeroMQ itself). ``fault_hook(header)`` is for
-    fault-injection tests: it may return ``"drop_request"`` (ignore),
-    ``"drop_reply"`` (apply, do not answer), ``"crash"`` (stop serving now) or a
-    delay in seconds before replying.
+    ``token`` is mandatory when binding anything but a loopback address. Limits
+    (see :class:`~.protocol.Limits`) come from ``limits`` with any ``max_*``
+    keyword overriding it. ``log_path`` (default ``chip-server-log.jsonl`` in the
+    working directory, created at the first refusal; None: no log) receives one
+    JSON line per refused, unauthenticated or unsafe request. ``fault_hook(header)``
+    is for fault-injection tests: it may return ``"drop_request"``, ``"drop_reply"``
+    (apply, do not answer), ``"crash"`` (stop serving now) or a delay in seconds.
     """
 
     def __init__(
@@ -146,7 +100,13 @@ class ChipServer:
         port: int = 0,
         token: str | None = None,
         *,
-        max_request_bytes: int = 64 * 2**20,
+        limits: Limits | None = None,
+        max_request_bytes: int | None = None,
+        max_work: int | None = None,
+        max_reply_bytes: int | None = None,
+        max_request_s: float | None = None,
+        lease_ttl_s: float = 30.0,
+        log_path: str | os.PathLike | None = DEFAULT_LOG,
         cache_entries: int = 1024,
         cache_bytes: int = 64 * 2**20,
         fault_hook: FaultHook | None = None,
@@ -158,22 +118,36 @@ class ChipServer:
         else:
             raise TypeError(f"{type(chip_or_instrument).__name__} is neither a LayeredBlackBox nor an Instrument")
         if not is_local_host(host) and not token:
-            raise ValueError(f"refusing to bind {host!r} without a token: anyone on the network could drive the chip; "
-                             "pass token=... (--token) or bind 127.0.0.1")
-        if port is None or not isinstance(port, int) or not 0 <= port < 65536:
-            raise ValueError(f"port must be an integer in 0..65535, got {port!r}")
-        if max_request_bytes < 1024:
-            raise ValueError(f"max_request_bytes must be >= 1024, got {max_request_bytes}")
+            raise UserInputError(f"refusing to bind {host!r} without a token: anyone on the network could drive the chip; "
+                                 "pass token=... (--token) or bind 127.0.0.1")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
+            raise UserInputError(f"port must be an integer in 0..65535, got {port!r}")
+        if isinstance(lease_ttl_s, bool) or not isinstance(lease_ttl_s, (int, float)) or not 0 < lease_ttl_s < float("inf"):
+            raise UserInputError(f"lease_ttl_s must be a positive number of seconds, got {lease_ttl_s!r}")
+        overrides = {"max_request_bytes": max_request_bytes, "max_work": max_work,
+                     "max_reply_bytes": max_reply_bytes, "max_request_s": max_request_s}
+        self.limits = replace(limits or Limits(), **{k: v for k, v in overrides.items() if v is not None})
         self.token = token or None
-        self.max_request_bytes = int(max_request_bytes)
+        self.lease_ttl_s = float(lease_ttl_s)
         self.fault_hook = fault_hook
         self.counter = QueryCounter()
-        self.stats = {"requests": 0, "replayed": 0, "errors": 0}
+        self.stats = {"requests": 0, "replayed": 0, "errors": 0, "refused": 0, "duplicates": 0, "recomputed": 0}
         self.instance = uuid.uuid4().hex[:12]
         self._infos = [self.model.layer_info(l) for l in range(self.model.n_layers)]
-        self._cache: OrderedDict[str, list[bytes]] = OrderedDict()
-        self._cache_bytes = 0
-        self._cache_limits = (int(cache_entries), int(cache_bytes))
+        config = getattr(self.model, "to_config", None)
+        self._config = config() if callable(config) else None
+        self.fingerprint = fingerprint(self._config, [i.to_dict() for i in self._infos])
+        self.log_path = Path(log_path).resolve() if log_path is not None else None
+        if self.log_path is not None and not self.log_path.parent.is_dir():
+            raise UserInputError(f"log_path {str(log_path)!r}: directory {self.log_path.parent} does not exist")
+        self._log = self._log_handler()
+        self._cache = ReplyCache(cache_entries, cache_bytes)
+        self._ledger = ClientLedger()
+        self._lease = Lease(lease_ttl_s)
+        self._job: _Request | None = None
+        self._done_r, self._done_w = os.pipe()
+        self._pipe_lock = threading.Lock()
+        self._pipe_open = True
         self._stop = threading.Event()
         self._serving = threading.Event()
         self._thread: threading.Thread | None = None
@@ -181,16 +155,15 @@ class ChipServer:
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
-        self._sock.setsockopt(zmq.MAXMSGSIZE, 4 * self.max_request_bytes)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, 2 * self.limits.max_request_bytes)  # larger frames: dropped by ZeroMQ
         bind_host = "127.0.0.1" if host == "localhost" else host.strip("[]")
         if ":" in bind_host:
             self._sock.setsockopt(zmq.IPV6, 1)
         try:
             self._sock.bind(tcp_url(bind_host, port))
         except zmq.ZMQError as exc:
-            self._sock.close()
-            self._ctx.term()
-            raise ValueError(f"cannot bind {tcp_url(bind_host, port)}: {exc}") from None
+            self._close()
+            raise UserInputError(f"cannot bind {tcp_url(bind_host, port)}: {exc}") from None
         endpoint = self._sock.getsockopt(zmq.LAST_ENDPOINT).decode()
         self.port = int(endpoint.rsplit(":", 1)[1])
         self.url = tcp_url(bind_host, self.port)
@@ -198,16 +171,25 @@ class ChipServer:
     # ---------- lifecycle ----------
     def serve_forever(self, poll_s: float = 0.1) -> None:
         """Answer requests until :meth:`stop` (or a signal handler calling it)."""
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._done_r, zmq.POLLIN)
         self._serving.set()
         try:
             while not self._stop.is_set():
-                if not self._sock.poll(int(poll_s * 1000), zmq.POLLIN):
-                    continue
-                frames = self._sock.recv_multipart(copy=True)
-                try:
-                    self._handle(frames)
-                except _Crash:
-                    break
+                wait = poll_s
+                if self._job is not None and not self._job.timed_out:
+                    wait = min(wait, max(0.0, self._job.started + self.limits.max_request_s - time.monotonic()))
+                events = dict(poller.poll(int(wait * 1000)))
+                if self._done_r in events:
+                    os.read(self._done_r, 64)
+                    self._finish_job()
+                if self._sock in events:
+                    peer, frames, overflow = self._recv()
+                    self._send(peer, self._serve_one(peer, frames, overflow))
+                self._check_overrun()
+        except _Crash:
+            pass
         finally:
             self._close()
             self._serving.clear()
@@ -244,124 +226,284 @@ class ChipServer:
         if not self._sock.closed:
             self._sock.close(linger=0)
             self._ctx.term()
+        with self._pipe_lock:
+            if self._pipe_open:
+                self._pipe_open = False
+                os.close(self._done_r)
+                os.close(self._done_w)
+        if self._log is not None:
+            self._log.close()
 
-    # ---------- one request ----------
-    def _handle(self, frames: list[bytes]) -> None:
-        identity, body = frames[0], frames[1:]
-        self.stats["requests"] += 1
-        rid = None
+    # ---------- transport ----------
+    def _recv(self) -> tuple[bytes, list[bytes], str | None]:
+        """One multipart message, keeping at most the limits' frames and bytes (the rest is read and dropped)."""
+        peer = self._sock.recv()
+        frames: list[bytes] = []
+        size, overflow = 0, None
+        while self._sock.getsockopt(zmq.RCVMORE):
+            part = self._sock.recv()
+            if overflow is not None:
+                continue
+            size += len(part)
+            if size > self.limits.max_request_bytes:
+                overflow = f"request exceeds the server's limit of {self.limits.max_request_bytes} bytes"
+            elif len(frames) > self.limits.max_arrays + 1:
+                overflow = f"request has more than {self.limits.max_arrays + 2} frames"
+            if overflow is not None:
+                frames = []
+            else:
+                frames.append(part)
+        return peer, frames, overflow
+
+    def _send(self, peer: bytes, frames: list[bytes] | None) -> None:
+        if frames is None:
+            return
         try:
-            size = sum(len(f) for f in body)
-            if size > self.max_request_bytes:
-                raise _RequestError("TooLarge", f"request of {size} bytes exceeds the server's limit of {self.max_request_bytes} bytes")
-            try:
-                header, arrays = decode(body)
-            except ChipProtocolError as exc:
-                raise _RequestError("Malformed", str(exc)) from None
-            if header.get("v") != PROTOCOL_VERSION:
-                raise _RequestError("Malformed", f"protocol version {header.get('v')!r} not supported; this server speaks {PROTOCOL_VERSION}")
-            rid = header.get("id")
-            if not isinstance(rid, str) or not 0 < len(rid) <= 128:
-                rid = None
-                raise _RequestError("Malformed", f"request id must be a non-empty string of <= 128 characters, got {header.get('id')!r}")
-            if self.token is not None:
-                given = header.get("token")
-                if not isinstance(given, str) or not hmac.compare_digest(given.encode(), self.token.encode()):
-                    raise _RequestError("AuthError", "missing or wrong token" if given else "this server requires a token")
-        except _RequestError as exc:
-            self.stats["errors"] += 1
-            self._send(identity, self._error_frames(rid, exc.kind, str(exc)))
-            return
-
-        cached = self._cache.get(rid)
-        if cached is not None:
-            self._cache.move_to_end(rid)
-            self.stats["replayed"] += 1
-            self._send(identity, cached)
-            return
-
-        action = self.fault_hook(header) if self.fault_hook is not None else None
-        if action == "drop_request":
-            return
-        if action == "crash":
-            raise _Crash()
-        try:
-            result, out = self._dispatch(header, arrays)
-            reply = encode({"id": rid, "server": self.instance, "ok": True, "result": result}, out)
-        except (_RequestError, UnsafeDriveError, ValueError, TypeError, KeyError, IndexError) as exc:
-            self.stats["errors"] += 1
-            kind = exc.kind if isinstance(exc, _RequestError) else type(exc).__name__
-            reply = self._error_frames(rid, kind, str(exc))
-        except Exception as exc:  # the chip or instrument failed; report it and keep serving
-            self.stats["errors"] += 1
-            reply = self._error_frames(rid, "ServerError", f"{type(exc).__name__}: {exc}")
-        self._remember(rid, reply)
-        if action == "drop_reply":
-            return
-        if isinstance(action, (int, float)) and not isinstance(action, bool) and action > 0:
-            time.sleep(float(action))
-        self._send(identity, reply)
-
-    def _send(self, identity: bytes, frames: list[bytes]) -> None:
-        try:
-            self._sock.send_multipart([identity, *frames], flags=zmq.NOBLOCK)
+            self._sock.send_multipart([peer, *frames], flags=zmq.NOBLOCK)
         except zmq.Again:
             pass  # the client is gone or not reading; it will retry with the same id
 
-    def _error_frames(self, rid, kind: str, message: str) -> list[bytes]:
-        return encode({"id": rid, "server": self.instance, "ok": False, "error": {"type": kind, "message": message}})
+    def _serve_one(self, peer: bytes, frames: list[bytes], overflow: str | None) -> list[bytes] | None:
+        """:meth:`handle`, turning a bug in it into an error reply so that one request never stops the server."""
+        if overflow is not None:
+            return self._refuse(None, None, peer, _Refusal("TooLarge", overflow))
+        try:
+            return self.handle(frames, peer)
+        except _Crash:
+            raise
+        except Exception as exc:
+            logging.getLogger(__name__).exception("chip server bug while handling a request")
+            return self._error(None, "ServerError", f"{type(exc).__name__}: {exc}")
 
-    def _remember(self, rid: str, frames: list[bytes]) -> None:
-        size = sum(len(f) for f in frames)
-        max_entries, max_bytes = self._cache_limits
-        if size > max_bytes:
-            return
-        self._cache[rid] = frames
-        self._cache_bytes += size
-        while len(self._cache) > max_entries or self._cache_bytes > max_bytes:
-            _, old = self._cache.popitem(last=False)
-            self._cache_bytes -= sum(len(f) for f in old)
+    # ---------- one request ----------
+    def handle(self, frames: list[bytes], peer: bytes = b"") -> list[bytes] | None:
+        """The reply to one request, or None when the chip worker will answer (or the request is dropped)."""
+        self.stats["requests"] += 1
+        req = None
+        header: dict[str, Any] = {}
+        try:
+            if not frames or not frames[0].startswith(MAGIC):
+                raise _Refusal("Malformed", f"frame 0 must be the authentication frame of protocol {PROTOCOL_VERSION}",
+                               "unauthenticated")
+            if not authenticated(frames[0], self.token):
+                given = len(frames[0]) > len(MAGIC)
+                raise _Refusal("AuthError", "wrong token" if given else "this server requires a token", "unauthenticated")
+            try:
+                header, arrays = decode(frames[1:], self.limits)
+                req = self._request(peer, header)
+            except ChipProtocolError as exc:
+                raise _Refusal("Malformed", str(exc)) from None
+            cached = self._cache.get(req.rid)
+            if cached is not None:
+                self.stats["replayed"] += 1
+                return cached
+            if self._job is not None and self._job.rid == req.rid:
+                return None  # a retry of the request the chip is working on; its reply follows
+            if req.method in CHIP_METHODS:
+                work = self._validate(req, arrays)
+            if req.method in CHIP_METHODS or req.method == "acquire":
+                self._take_lease(req.client)
+        except _Refusal as refusal:
+            return self._refuse(req, header, peer, refusal)
+        req.action = self.fault_hook(header) if self.fault_hook is not None else None
+        if req.action == "drop_request":
+            return None
+        if req.action == "crash":
+            raise _Crash()
+        if req.method in CHIP_METHODS:
+            if req.method == "set_params" and self._ledger.done(req.client, "set_params", req.seq):
+                self.stats["duplicates"] += 1
+                return self._cache.put(req.rid, self._reply(req.rid, {"duplicate": True}))
+            self._submit(req, work)
+            return None
+        reply = self._cache.put(req.rid, self._reply(req.rid, self._immediate(req)))
+        if isinstance(req.action, (int, float)) and not isinstance(req.action, bool) and req.action > 0:
+            time.sleep(float(req.action))
+        return None if req.action == "drop_reply" else reply
 
-    # ---------- methods ----------
-    def _dispatch(self, header: dict[str, Any], arrays: dict[str, np.ndarray]):
-        method = header.get("method")
-        args = header.get("args", {})
+    def _request(self, peer: bytes, header: dict[str, Any]) -> _Request:
+        if header.get("v") != PROTOCOL_VERSION:
+            raise ChipProtocolError(f"protocol version {str(header.get('v'))[:20]!r} not supported; this server speaks {PROTOCOL_VERSION}")
+        client, seq = parse_request_id(header.get("id"))
+        method, args = header.get("method"), header.get("args", {})
+        if method not in METHODS:
+            raise ChipProtocolError(f"unknown method {str(method)[:40]!r}; choose one of {', '.join(METHODS)}")
         if not isinstance(args, dict):
-            raise _RequestError("Malformed", f"args must be a JSON object, got {args!r}")
-        if method == "info":
-            return self.info(), {}
-        if method == "counter":
-            return self.counts(), {}
-        if method == "get_params":
-            return {}, {"params": self.model.get_params(self._layer(args, self.model.n_layers - 1))}
-        if method == "set_params":
-            layer = self._layer(args, self.model.n_layers - 1)
-            params = self._array(arrays, "params", (self._infos[layer].n_params,))
-            self.model.set_params(layer, params)
-            return {}, {}
-        if method == "query":
-            layer = self._layer(args, self.model.n_layers - 1)
+            raise ChipProtocolError(f"args must be a JSON object, got {str(args)[:40]!r}")
+        req = _Request(peer, header["id"], client, seq, method, args)
+        instance = header.get("instance")
+        if instance is not None and instance != self.instance:
+            raise _Refusal("Restarted", f"this is server instance {self.instance}, not {str(instance)[:20]}: "
+                                        "the server restarted and its committed parameters are gone", None)
+        return req
+
+    def _refuse(self, req: _Request | None, header: dict[str, Any] | None, peer: bytes, refusal: _Refusal) -> list[bytes]:
+        self.stats["errors"] += 1
+        if refusal.outcome is not None:
+            self.stats["refused"] += 1
+            op = req.method if req else (header or {}).get("method")
+            rid = req.rid if req else None
+            self._log_event(peer, req.client if req else None, rid, op, refusal.outcome, str(refusal))
+        rid = req.rid if req else (header or {}).get("id")
+        return self._error(rid if isinstance(rid, str) and len(rid) <= 128 else None, refusal.kind, str(refusal))
+
+    def _take_lease(self, client: str) -> None:
+        busy = self._job is not None and self._job.client == self._lease.holder
+        if self._lease.holder not in (None, client) and (busy or self._lease.blocks(client)):
+            left = self.lease_ttl_s if busy else self._lease.remaining()
+            raise _Refusal("LeaseHeld", f"the chip is leased to another client for up to {left:.0f} s more "
+                                        f"(a lease lapses {self.lease_ttl_s:g} s after its holder's last request)")
+        if self._job is not None:
+            raise _Refusal("Busy", "the chip is still working on this client's previous request", None)
+        self._lease.take(client)
+
+    def _validate(self, req: _Request, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Check a chip call's arguments and its cost before any work; the arguments for the worker."""
+        layer = req.args.get("layer")
+        last = self.model.n_layers - 1
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= last:
+            raise _Refusal("ValueError", f"layer {str(layer)[:20]} out of range 0..{last}")
+        if req.method == "get_params":
+            return {"layer": layer}
+        if req.method == "set_params":
+            return {"layer": layer, "params": self._array(arrays, "params", (self._infos[layer].n_params,))}
+        try:
             x = check_inputs(self._array(arrays, "x"), self.model.n_inputs)
             settings = {}
-            for name, arr in arrays.items():
+            for name in arrays:
                 if name == "x":
                     continue
                 prefix, _, idx = name.partition(".")
-                if prefix != "settings" or not idx.isdigit():
-                    raise _RequestError("Malformed", f"unexpected array {name!r} in a query")
+                if prefix != "settings" or not idx.isdigit() or len(idx) > 3:
+                    raise _Refusal("Malformed", f"unexpected array {name!r} in a query")
                 settings[int(idx)] = self._array(arrays, name)
             settings, m = check_settings(self._infos, layer, settings)
-            y = np.asarray(self.model.query(x, layer, settings), dtype=float)
-            self.counter.record(m, len(x), layer + 1)
-            return {}, {"y": y}
-        raise _RequestError("Malformed", f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        except ValueError as exc:
+            raise _Refusal("ValueError", str(exc)) from None
+        work, reply_bytes = m * len(x), m * len(x) * self._infos[layer].out_dim * 8
+        if work == 0:
+            raise _Refusal("ValueError", "a query needs at least one input and one setting")
+        if work > self.limits.max_work:
+            raise _Refusal("TooLarge", f"query of {m} settings x {len(x)} inputs = {work} exceeds the server's "
+                                       f"work limit of {self.limits.max_work}; split it")
+        if reply_bytes > self.limits.max_reply_bytes:
+            raise _Refusal("TooLarge", f"query reply of {reply_bytes} bytes exceeds the server's limit of "
+                                       f"{self.limits.max_reply_bytes}; split it")
+        return {"layer": layer, "x": x, "settings": settings, "m": m}
 
+    def _array(self, arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        if name not in arrays:
+            raise _Refusal("Malformed", f"missing array {name!r}")
+        arr = arrays[name].astype(float)
+        if shape is not None and arr.shape != shape:
+            raise _Refusal("ValueError", f"array {name!r} must have shape {shape}, got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise _Refusal("ValueError", f"array {name!r} holds NaN or inf")
+        return arr
+
+    def _immediate(self, req: _Request) -> dict[str, Any]:
+        if req.method == "info":
+            return self.info()
+        if req.method == "counter":
+            return self.counts()
+        if req.method == "release":
+            return {"released": self._lease.release(req.client)}
+        return {"lease_ttl_s": self.lease_ttl_s}  # acquire: _take_lease already took it
+
+    # ---------- the chip worker ----------
+    def _submit(self, req: _Request, work: dict[str, Any]) -> None:
+        req.started = time.monotonic()
+        self._job = req
+        recount = req.method == "query" and self._ledger.done(req.client, "query", req.seq)
+        threading.Thread(target=self._work, args=(req, work, recount), name=f"chip-work:{req.rid}", daemon=True).start()
+
+    def _work(self, req: _Request, work: dict[str, Any], recount: bool) -> None:
+        """Run one chip call (worker thread) and wake the serving loop."""
+        out: dict[str, np.ndarray] = {}
+        try:
+            if req.method == "get_params":
+                out = {"params": self.model.get_params(work["layer"])}
+            elif req.method == "set_params":
+                self.model.set_params(work["layer"], work["params"])
+            else:
+                out = {"y": np.asarray(self.model.query(work["x"], work["layer"], work["settings"]), dtype=float)}
+                if recount:
+                    self.stats["recomputed"] += 1
+                else:
+                    self.counter.record(work["m"], len(work["x"]), work["layer"] + 1)
+            req.reply = encode({"id": req.rid, "server": self.instance, "ok": True, "result": {}}, out)
+        except UnsafeDriveError as exc:
+            req.outcome = ("unsafe", str(exc))
+            req.reply = self._error(req.rid, "UnsafeDriveError", str(exc))
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            req.reply = self._error(req.rid, type(exc).__name__, str(exc))
+        except Exception as exc:  # the chip or instrument failed; report it and keep serving
+            req.reply = self._error(req.rid, "ServerError", f"{type(exc).__name__}: {exc}")
+        if isinstance(req.action, (int, float)) and not isinstance(req.action, bool) and req.action > 0:
+            time.sleep(float(req.action))
+        with self._pipe_lock:
+            if self._pipe_open:
+                os.write(self._done_w, b"x")
+
+    def _finish_job(self) -> None:
+        req, self._job = self._job, None
+        if req is None or req.reply is None:
+            return
+        ok = json.loads(req.reply[0]).get("ok")
+        if ok and req.method in ("set_params", "query"):
+            self._ledger.mark(req.client, req.method, req.seq)
+        if not ok:
+            self.stats["errors"] += 1
+        if req.outcome is not None:
+            self._log_event(req.peer, req.client, req.rid, req.method, *req.outcome)
+        self._lease.renew(req.client)
+        self._cache.put(req.rid, req.reply)
+        if not req.timed_out and req.action != "drop_reply":
+            self._send(req.peer, req.reply)
+
+    def _check_overrun(self) -> None:
+        req = self._job
+        if req is None or req.timed_out or time.monotonic() - req.started < self.limits.max_request_s:
+            return
+        req.timed_out = True
+        message = (f"{req.method} did not finish within the server's limit of {self.limits.max_request_s:g} s; "
+                   "the chip stays busy until it does")
+        self._log_event(req.peer, req.client, req.rid, req.method, "timeout", message)
+        self._send(req.peer, self._error(req.rid, "Timeout", message))
+
+    # ---------- bookkeeping ----------
+    def _reply(self, rid: str, result: dict[str, Any]) -> list[bytes]:
+        return encode({"id": rid, "server": self.instance, "ok": True, "result": result})
+
+    def _error(self, rid: str | None, kind: str, message: str) -> list[bytes]:
+        return encode({"id": rid, "server": self.instance, "ok": False, "error": {"type": kind, "message": message}})
+
+    def _log_handler(self) -> logging.Handler | None:
+        """A rotating JSON-lines file handler, opened at the first event."""
+        if self.log_path is None:
+            return None
+        handler = logging.handlers.RotatingFileHandler(self.log_path, maxBytes=LOG_MAX_BYTES, backupCount=1, delay=True)
+        handler.setFormatter(_JsonLines())
+        return handler
+
+    def _log_event(self, peer: bytes, client: str | None, rid: str | None, op: Any, outcome: str, reason: str) -> None:
+        if self._log is None:
+            return
+        self._log.handle(logging.makeLogRecord({"msg": reason, "event": {
+            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "peer": peer.hex()[:32],
+            "client": client, "id": rid, "op": op[:40] if isinstance(op, str) else None, "outcome": outcome,
+            "reason": reason[:500],
+        }}))
+
+    # ---------- what the server tells ----------
     def info(self) -> dict[str, Any]:
-        config = getattr(self.model, "to_config", None)
+        """The served chip's description, configuration and fingerprint, the limits and the lease."""
+        left = self._lease.remaining()
         return {
             "n_layers": self.model.n_layers, "n_inputs": self.model.n_inputs,
-            "layers": [info.to_dict() for info in self._infos],
-            "config": config() if callable(config) else None,
+            "layers": [info.to_dict() for info in self._infos], "config": self._config,
+            "fingerprint": self.fingerprint, "limits": asdict(self.limits), "lease_ttl_s": self.lease_ttl_s,
+            "lease": {"held": left > 0 or self._job is not None, "expires_in_s": left},
         }
 
     def counts(self) -> dict[str, Any]:
@@ -372,18 +514,9 @@ class ChipServer:
             "lab_time_s": lab, "uptime_s": time.perf_counter() - self._started,
         }
 
-    def _layer(self, args: dict[str, Any], last: int) -> int:
-        layer = args.get("layer")
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= last:
-            raise _RequestError("ValueError", f"layer {layer!r} out of range 0..{last}")
-        return layer
 
-    def _array(self, arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
-        if name not in arrays:
-            raise _RequestError("Malformed", f"missing array {name!r}")
-        arr = arrays[name].astype(float)
-        if shape is not None and arr.shape != shape:
-            raise _RequestError("ValueError", f"array {name!r} must have shape {shape}, got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise _RequestError("ValueError", f"array {name!r} holds NaN or inf")
-        return arr
+class _JsonLines(logging.Formatter):
+    """One JSON object per line: the event a server logged."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(getattr(record, "event", {"reason": record.getMessage()}))

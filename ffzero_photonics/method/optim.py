@@ -1,4 +1,7 @@
-"""Optimizers for the trainer: optax transformations behind a tiny numpy-facing stepper."""
+"""Optimizers for the trainer: optax transformations behind a tiny numpy-facing stepper.
+
+The stepper works in float64 (``jax.enable_x64`` around its jax calls) without touching the global jax flag.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-jax.config.update("jax_enable_x64", True)
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine")
@@ -33,7 +34,8 @@ class Stepper:
 
     def __init__(self, tx: optax.GradientTransformation, params: np.ndarray):
         self._tx = tx
-        self.state = tx.init(jnp.asarray(params))
+        with jax.enable_x64(True):
+            self.state = tx.init(jnp.asarray(params))
 
         @jax.jit
         def _step(grad, state, params):
@@ -43,12 +45,14 @@ class Stepper:
         self._step = _step
 
     def step(self, params: np.ndarray, grad: np.ndarray) -> np.ndarray:
-        new, self.state = self._step(jnp.asarray(grad), self.state, jnp.asarray(params))
-        return np.asarray(new)
+        with jax.enable_x64(True):
+            new, self.state = self._step(jnp.asarray(grad), self.state, jnp.asarray(params))
+            return np.asarray(new)
 
     def state_leaves(self) -> list[np.ndarray]:
         return [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(self.state)]
 
     def load_state_leaves(self, leaves: list[np.ndarray]) -> None:
         treedef = jax.tree_util.tree_structure(self.state)
-        self.state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in leaves])
+        with jax.enable_x64(True):
+            self.state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in leaves])

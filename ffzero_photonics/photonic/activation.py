@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UserInputError
+
 __all__ = ["EOActivation"]
 
 
@@ -36,42 +38,33 @@ class EOActivation:
         for name in ("alpha", "gain", "phase_bias"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise TypeError(f"EOActivation.{name} must be a real number, got {value!r}")
+                raise UserInputError(f"EOActivation.{name} must be a real number, got {value!r}")
             if not math.isfinite(float(value)):
-                raise ValueError(f"EOActivation.{name} must be finite, got {value!r}")
+                raise UserInputError(f"EOActivation.{name} must be finite, got {value!r}")
             object.__setattr__(self, name, float(value))
         if not 0.0 <= self.alpha < 1.0:
-            raise ValueError(f"EOActivation.alpha is a tap fraction in [0, 1), got {self.alpha!r}")
+            raise UserInputError(f"EOActivation.alpha is a tap fraction in [0, 1), got {self.alpha!r}")
 
     def phase(self, power):
         """Modulator phase phi for an input power |E|^2 (numpy or jax arrays)."""
         return 0.5 * self.gain * power + 0.5 * self.phase_bias
 
+    def apply(self, E, xp=np):
+        """Transmitted field f(E) of a complex field array; ``xp`` is numpy or jax.numpy (jit-able, differentiable at 0)."""
+        E = xp.asarray(E)
+        if not xp.iscomplexobj(E):
+            E = E + 0j
+        phi = self.phase(xp.real(E) ** 2 + xp.imag(E) ** 2)
+        return math.sqrt(1.0 - self.alpha) * xp.cos(phi) * xp.exp(-1j * phi) * E
+
     def __call__(self, E):
-        """Transmitted field f(E) for a complex field array (numpy)."""
-        E = np.asarray(E, dtype=np.complex128)
-        phi = self.phase(E.real**2 + E.imag**2)
-        return math.sqrt(1.0 - self.alpha) * np.cos(phi) * np.exp(-1j * phi) * E
+        """``apply`` in numpy."""
+        return self.apply(E, np)
 
-    def apply_jax(self, E):
-        """Same as ``__call__`` in jax.numpy: jit-able and differentiable (also at E = 0)."""
-        import jax.numpy as jnp
-
-        E = jnp.asarray(E)
-        phi = self.phase(jnp.real(E) ** 2 + jnp.imag(E) ** 2)
-        return math.sqrt(1.0 - self.alpha) * jnp.cos(phi) * jnp.exp(-1j * phi) * E
-
-    def monitor_power(self, E):
-        """Power alpha |E|^2 on the tap photodetector (numpy)."""
-        E = np.asarray(E)
-        return self.alpha * (E.real**2 + E.imag**2)
-
-    def monitor_power_jax(self, E):
-        """``monitor_power`` in jax.numpy."""
-        import jax.numpy as jnp
-
-        E = jnp.asarray(E)
-        return self.alpha * (jnp.real(E) ** 2 + jnp.imag(E) ** 2)
+    def monitor_power(self, E, xp=np):
+        """Power alpha |E|^2 on the tap photodetector (``xp``: numpy or jax.numpy)."""
+        E = xp.asarray(E)
+        return self.alpha * (xp.real(E) ** 2 + xp.imag(E) ** 2)
 
     def linear_factor(self) -> complex:
         """Small-signal (gain -> 0) transmission sqrt(1-alpha) cos(phase_bias/2) e^{-i phase_bias/2}."""

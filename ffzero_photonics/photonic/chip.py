@@ -8,22 +8,20 @@ output port. The trainer sees only ``LayerInfo``, heater settings and powers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from ..blackbox import PERIODIC, LayerInfo, ParamState, QueryCounter, check_inputs, check_settings
+from ..errors import UserInputError
 from .activation import EOActivation
 from .compiled import CompiledMesh, route_kwargs
 from .decompose import haar_phases
 from .encoding import ImageEncoder, VectorEncoder
 from .mesh_spec import MeshSpec, build_mesh
-from .nonideal import (
-    DESIGN_WAVELENGTH_UM,
+from .effects import (
     EnergyModel,
-    NonIdealConfig,
     apply_crosstalk,
-    as_config,
     column_loss_amplitude,
     couplings_at_wavelength,
     crosstalk_matrix,
@@ -37,15 +35,20 @@ from .nonideal import (
     effect_rng,
     grid_heater_positions,
     heater_power_mW,
-    layout_heater_positions,
     phase_scale,
 )
+from .forward import forward_powers
+from .nonideal_config import DESIGN_WAVELENGTH_UM, NonIdealConfig, as_config
 
 INITS = ("haar", "identity", "uniform")
 
 
 class PhotonicChip:
-    """An L-layer chip of N-port meshes implementing ``LayeredBlackBox`` and ``DifferentiableTwin``."""
+    """An L-layer chip of N-port meshes implementing ``LayeredBlackBox`` and ``DifferentiableTwin``.
+
+    ``heater_positions(spec) -> {heater: (x_um, y_um)}`` places the heaters for
+    thermal crosstalk with ``positions = "layout"`` (the layout package provides it).
+    """
 
     def __init__(
         self,
@@ -65,23 +68,25 @@ class PhotonicChip:
         wavelength_um: float = DESIGN_WAVELENGTH_UM,
         instance_seed: int = 0,
         route_lengths: list | None = None,
+        heater_positions: Callable[[MeshSpec], Mapping[str, tuple[float, float]]] | None = None,
     ):
         if not isinstance(layers, (int, np.integer)) or layers < 1:
-            raise ValueError(f"a chip needs at least one layer, got layers={layers!r}")
+            raise UserInputError(f"a chip needs at least one layer, got layers={layers!r}")
         if init not in INITS:
-            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+            raise UserInputError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
         if not (np.isfinite(input_power) and input_power > 0):
-            raise ValueError(f"input_power must be positive, got {input_power!r}")
+            raise UserInputError(f"input_power must be positive, got {input_power!r}")
         if isinstance(wavelength_um, bool) or not (np.isfinite(wavelength_um) and wavelength_um > 0):
-            raise ValueError(f"wavelength_um must be a positive number of micrometres, got {wavelength_um!r}")
+            raise UserInputError(f"wavelength_um must be a positive number of micrometres, got {wavelength_um!r}")
         if isinstance(instance_seed, bool) or not isinstance(instance_seed, (int, np.integer)) or instance_seed < 0:
-            raise ValueError(f"instance_seed must be a non-negative integer, got {instance_seed!r}")
+            raise UserInputError(f"instance_seed must be a non-negative integer, got {instance_seed!r}")
         self.nonideal = as_config(nonideal)
+        self.heater_positions = heater_positions
         self.wavelength_um = float(wavelength_um)
         self.instance_seed = int(instance_seed)
         self.specs: list[MeshSpec] = [build_mesh(mesh, int(ports)) for _ in range(int(layers))]
         if route_lengths is not None and len(route_lengths) != len(self.specs):
-            raise ValueError(f"route_lengths needs one (n_columns + 1, N) array per layer ({len(self.specs)}), got {len(route_lengths)}")
+            raise UserInputError(f"route_lengths needs one (n_columns + 1, N) array per layer ({len(self.specs)}), got {len(route_lengths)}")
         self.route_lengths = None if route_lengths is None else [np.asarray(r, dtype=float) for r in route_lengths]
         self.activation = EOActivation(alpha=alpha, gain=gain, phase_bias=phase_bias)
         self.encoder = _encoder(int(n_features), int(ports), image_shape)
@@ -153,30 +158,10 @@ class PhotonicChip:
         x = check_inputs(x, self.n_inputs)
         settings, m = check_settings(self._infos, layer, settings)
         if not self._ideal_path:
-            return self._query_physical(x, layer, settings, m)
-        fields = self.encoder.encode(x) * np.sqrt(self.input_power)
-        fields = fields[None]
-        for l in range(layer + 1):
-            params = settings.get(l, self._state.params[l][None, :])
-            fields = _propagate(self.meshes[l], params, fields)
-            if l < layer:
-                fields = self.activation(fields)
+            self.advance_drift(1)
+        transfers = [self._transfer(l, settings) for l in range(layer + 1)]
+        power = forward_powers(self.input_fields(x)[None], transfers, self.activation, self.n_layers)
         self.counter.record(m, len(x), layer + 1)
-        return self._readout(np, fields, layer)
-
-    def _query_physical(self, x: np.ndarray, layer: int, settings: dict, m: int) -> np.ndarray:
-        """``query`` through the fabricated instance: drive, crosstalk, offsets, drift, dispersion, detectors."""
-        self.advance_drift(1)
-        fields = (self.encoder.encode(x) * np.sqrt(self.input_power))[None]
-        for l in range(layer + 1):
-            phases = self.physical_phases(l, settings.get(l, self._state.params[l][None, :]))
-            fields = _propagate(self._phys_meshes[l], phases, fields)
-            if self._column_amp[l] != 1.0:
-                fields = fields * self._column_amp[l]
-            if l < layer:
-                fields = self.activation(fields)
-        self.counter.record(m, len(x), layer + 1)
-        power = self._readout(np, fields, layer)
         det = self.nonideal.detection
         if not det.enabled:
             return power
@@ -185,10 +170,23 @@ class PhotonicChip:
             reference_power=self.reference_power, full_scale=self.full_scale[layer],
         )
 
-    def _readout(self, xp, fields, layer: int):
-        if layer < self.n_layers - 1:
-            return self.activation.monitor_power_jax(fields) if xp is not np else self.activation.monitor_power(fields)
-        return xp.abs(fields) ** 2
+    def _transfer(self, layer: int, settings: dict):
+        """Fields -> fields through mesh ``layer`` at its candidate (or committed) settings; the fabricated
+        instance (drive, crosstalk, offsets, drift, dispersion, column loss) unless the chip is ideal."""
+        params = settings.get(layer, self._state.params[layer][None, :])
+        if self._ideal_path:
+            return lambda fields: _propagate(self.meshes[layer], params, fields)
+        amp = self._column_amp[layer]
+
+        def run(fields):
+            fields = _propagate(self._phys_meshes[layer], self.physical_phases(layer, params), fields)
+            return fields if amp == 1.0 else fields * amp
+
+        return run
+
+    def input_fields(self, x: np.ndarray) -> np.ndarray:
+        """Complex fields (B, N) the laser and input modulators put on the first mesh for features x (B, n_inputs)."""
+        return self.encoder.encode(x) * np.sqrt(self.input_power)
 
     # ---------- DifferentiableTwin ----------
     def twin_params(self) -> list[Any]:
@@ -197,19 +195,21 @@ class PhotonicChip:
         return [jnp.asarray(p) for p in self._state.params]
 
     def twin_forward(self, params: list[Any], x: Any) -> list[Any]:
-        """Every layer's detector powers, differentiable in jax (the digital-twin path)."""
+        """Every layer's detector powers, differentiable in jax (the digital-twin path).
+
+        Runs in the dtype jax is set to; call it under ``jax.enable_x64(True)`` for float64.
+        """
         import jax.numpy as jnp
 
         a = jnp.asarray(x) @ jnp.asarray(self.encoder.matrix).T
         a = a / jnp.sqrt(jnp.sum(a * a, axis=-1, keepdims=True) + 1e-24)
-        fields = a.astype(jnp.complex128) * np.sqrt(self.input_power)
-        outputs = []
-        for l, mesh in enumerate(self.meshes):
-            fields = mesh.propagate_jax(params[l][None, :], fields)[0]
-            outputs.append(self._readout(jnp, fields, l))
-            if l < self.n_layers - 1:
-                fields = self.activation.apply_jax(fields)
-        return outputs
+        fields = (a + 0j) * np.sqrt(self.input_power)
+
+        def transfer(l):
+            return lambda fields: self.meshes[l].propagate_jax(params[l][None, :], fields)[0]
+
+        return forward_powers(fields, [transfer(l) for l in range(self.n_layers)], self.activation, self.n_layers,
+                              xp=jnp, every_layer=True)
 
     def load_twin_params(self, params: list[Any]) -> None:
         for l, p in enumerate(params):
@@ -242,7 +242,7 @@ class PhotonicChip:
         self._crosstalk = [None] * n_layers
         if xt.enabled:
             for l, s in enumerate(self.specs):
-                pos = layout_heater_positions(s) if xt.positions == "layout" else grid_heater_positions(s, xt.pitch_x_um, xt.pitch_y_um)
+                pos = self._heater_positions(s) if xt.positions == "layout" else grid_heater_positions(s, xt.pitch_x_um, xt.pitch_y_um)
                 self._crosstalk[l] = crosstalk_matrix(s.heater_names, pos, xt.kappa, xt.decay_length_um)
         if self._ideal_path:
             self._phys_meshes = self.meshes
@@ -256,6 +256,14 @@ class PhotonicChip:
                 for l, (s, c, loss) in enumerate(zip(self.specs, self._coupling, self._mzi_loss_dB))
             ]
         self.full_scale, self.reference_power = self._detector_scales()
+
+    def _heater_positions(self, spec: MeshSpec) -> Mapping[str, tuple[float, float]]:
+        if self.heater_positions is None:
+            raise UserInputError(
+                "[nonideal.crosstalk] positions = 'layout' needs the layout's heater positions: "
+                "build the chip with heater_positions=<layout function>, got None"
+            )
+        return self.heater_positions(spec)
 
     def _detector_scales(self) -> tuple[list[float], float]:
         """ADC full scale of each readout (most power one of its detectors can get) and the SNR reference P_in / N."""
@@ -309,7 +317,7 @@ class PhotonicChip:
         return float(self.heater_power_W(settings).sum() * self.energy_model.setting_time_s(n_samples))
 
     def _clone(self, **overrides: Any) -> "PhotonicChip":
-        chip = PhotonicChip.from_config({**self.to_config(), **overrides})
+        chip = PhotonicChip.from_config({**self.to_config(), "heater_positions": self.heater_positions, **overrides})
         for l in range(self.n_layers):
             chip.set_params(l, self._state.params[l])
         return chip
@@ -365,7 +373,7 @@ class PhotonicChip:
     def write_figures(self, out_dir) -> None:
         from pathlib import Path
 
-        from ..plots import heater_phase_map
+        from ..runs.plots import heater_phase_map
 
         heater_phase_map([self.phase_grid(l) for l in range(self.n_layers)], Path(out_dir) / "heater_phases.png")
 

@@ -27,8 +27,6 @@ import numpy as np
 
 from ffzero_photonics.photonic.mesh_spec import MeshSpec
 
-jax.config.update("jax_enable_x64", True)
-
 __all__ = [
     "CompiledMesh",
     "compensate_route_phases",
@@ -362,7 +360,10 @@ class CompiledMesh:
 
     # jax -----------------------------------------------------------------
     # Same port-major algorithm, columns under lax.scan so compile time does not
-    # grow with the number of columns.
+    # grow with the number of columns. It runs in the precision jax is set to: call
+    # it under ``jax.enable_x64(True)`` for float64 (the package never flips the flag).
+    # The numpy path above stays a separate in-place kernel: a shared xp version
+    # (gather instead of scatter) measured 1.9x slower column factors.
 
     def column_factors_jax(self, params):
         """jax version of :meth:`column_factors`: port-major (d, o), each (C, N, M), for params (M, P)."""

@@ -18,8 +18,6 @@ from ffzero_photonics.components.models import MODELS
 from ffzero_photonics.photonic.compiled import per_coupler, per_mzi
 from ffzero_photonics.photonic.mesh_spec import MeshSpec
 
-jax.config.update("jax_enable_x64", True)
-
 __all__ = ["mesh_netlist", "mesh_settings", "netlist_unitary", "mesh_circuit"]
 
 BACKEND = "klu"
@@ -157,7 +155,8 @@ def netlist_unitary(
 ) -> np.ndarray:
     """Transfer matrix U[out, in] (N, N) of the mesh evaluated by sax from its netlist.
 
-    Settings as in :func:`mesh_settings`; ``jit`` as in :func:`mesh_circuit`.
+    Settings as in :func:`mesh_settings`; ``jit`` as in :func:`mesh_circuit`. Evaluated in float64
+    (``jax.enable_x64``) whatever the global jax flag.
     """
     if with_waveguides is None:
         with_waveguides = bool(waveguides)
@@ -170,9 +169,11 @@ def netlist_unitary(
         with_waveguides=with_waveguides,
         waveguides=waveguides,
     )
-    sdict = mesh_circuit(spec, with_waveguides=with_waveguides, jit=jit)(**settings)
-    dense, port_map = sax.sdense(sdict)
+    with jax.enable_x64(True):
+        sdict = mesh_circuit(spec, with_waveguides=with_waveguides, jit=jit)(**settings)
+        dense, port_map = sax.sdense(sdict)
+        dense = np.asarray(dense)
     n = spec.n_ports
     idx_in = [port_map[f"in{k}"] for k in range(n)]
     idx_out = [port_map[f"out{k}"] for k in range(n)]
-    return np.asarray(dense)[np.ix_(idx_in, idx_out)].T.astype(complex)
+    return dense[np.ix_(idx_in, idx_out)].T.astype(complex)

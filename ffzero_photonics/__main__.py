@@ -1,0 +1,7 @@
+"""``python -m ffzero_photonics``: the ``ffzero`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

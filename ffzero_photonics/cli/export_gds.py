@@ -1,0 +1,76 @@
+"""``ffzero export-gds``: the GDS layout, heater table and PNG preview of a mesh, a chip config or a trained run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import UserInputError
+from ..photonic.mesh_spec import TOPOLOGIES
+from ..photonic.nonideal import Drive
+from .options import POSITIVE_FLOAT, POSITIVE_INT, NamedChoice, SuffixPath, existing_dir, existing_file, with_default
+
+LAYOUT_DEFAULTS = {"mesh": "clements", "ports": 8, "layers": 1}
+HEATERS = Drive()  # heater calibration defaults: the design's [nonideal.drive] table
+
+
+@click.command("export-gds", short_help="write the GDS layout of a mesh, chip config or trained run")
+@click.option("--from", "run_dir", type=existing_dir(), default=None, help="a photonic run directory: export the trained chip")
+@click.option("--config", "config_path", type=existing_file(), default=None, metavar="CHIP.toml",
+              help="take the untrained layout's mesh, ports and layers, and the heaters' p_pi_mW and resistance_ohm "
+                   "([nonideal.drive]), from a chip configuration file")
+@click.option("--mesh", type=NamedChoice("mesh topology", TOPOLOGIES), default=None,
+              help=with_default("mesh topology (untrained layout)", LAYOUT_DEFAULTS["mesh"]))
+@click.option("--ports", type=POSITIVE_INT, default=None,
+              help=with_default("ports per mesh", LAYOUT_DEFAULTS["ports"]))
+@click.option("--layers", type=POSITIVE_INT, default=None,
+              help=with_default("mesh layers", LAYOUT_DEFAULTS["layers"]))
+@click.option("--out", type=SuffixPath(".gds"), required=True, help="path of the .gds file to write")
+@click.option("--p-pi-mw", type=POSITIVE_FLOAT, default=None,
+              help=with_default("heater power for a pi phase shift (mW)", f"{HEATERS.p_pi_mW:g}, or the config's"))
+@click.option("--resistance-ohm", type=POSITIVE_FLOAT, default=None,
+              help=with_default("heater resistance (ohm)", f"{HEATERS.resistance_ohm:g}, or the config's"))
+@click.option("--raw-phases", is_flag=True,
+              help="write the trained phases as they are (no compensation of routed waveguide phases)")
+def export_gds(run_dir: str | None, config_path: str | None, mesh: str | None, ports: int | None, layers: int | None,
+               out: str, p_pi_mw: float | None, resistance_ohm: float | None, raw_phases: bool) -> int:
+    """Write OUT (GDS), OUT_heaters.csv and OUT.png."""
+    out_path = Path(out)
+    if not out_path.parent.exists():
+        raise UserInputError(f"--out: directory {str(out_path.parent)!r} does not exist")
+    layout = {k: v for k, v in (("mesh", mesh), ("ports", ports), ("layers", layers)) if v is not None}
+    if run_dir is not None and (layout or config_path):
+        raise UserInputError("--from exports the trained chip's own layout; drop --config/--mesh/--ports/--layers")
+    design = design_from_config(config_path) if config_path else {}
+    heaters = {"p_pi_mW": HEATERS.p_pi_mW, "resistance_ohm": HEATERS.resistance_ohm, **design.pop("heaters", {})}
+    if p_pi_mw is not None:
+        heaters["p_pi_mW"] = p_pi_mw
+    if resistance_ohm is not None:
+        heaters["resistance_ohm"] = resistance_ohm
+    if run_dir is not None:
+        from ..tapeout import export_run
+
+        result, compensated = export_run(run_dir, out_path, compensate_routes=not raw_phases, **heaters)
+        if compensated:
+            click.echo("heater phases compensate the routed waveguides' phases (verify with `ffzero verify`)")
+    else:
+        from ..photonic.mesh_spec import build_mesh
+        from ..tapeout import export_chip
+
+        chosen = {**LAYOUT_DEFAULTS, **design, **layout}
+        specs = [build_mesh(chosen["mesh"], chosen["ports"]) for _ in range(chosen["layers"])]
+        result = export_chip(specs if len(specs) > 1 else specs[0], None, out_path, **heaters)
+    click.echo(f"wrote {result.gds_path} ({result.n_heaters} heaters, {result.n_pads} pads), "
+               f"heater table {result.csv_path}, preview {result.png_path}")
+    return 0
+
+
+def design_from_config(path: str) -> dict:
+    """mesh, ports, layers and the heaters' calibration of the chip a configuration file describes."""
+    from ..photonic.chip_config import ChipConfig
+
+    config = ChipConfig.from_toml(path)
+    drive = config.nonideal.drive
+    return {"mesh": config.chip.mesh, "ports": config.chip.ports, "layers": config.chip.layers,
+            "heaters": {"p_pi_mW": drive.p_pi_mW, "resistance_ohm": drive.resistance_ohm}}

@@ -1,0 +1,66 @@
+"""``ffzero verify RUN_DIR --gds chip.gds``: post-layout verification of an exported photonic run.
+
+Exit 0 on PASS, 1 on FAIL.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import UserInputError
+from .options import POSITIVE_FLOAT, NamedChoice, SuffixPath, existing_dir, existing_file
+
+EXIT_FAIL = 1
+DATA_SIZED = ("seed", "n_features", "image_shape")  # set by the run's data and --seed, not by the design
+
+
+@click.command("verify", short_help="check an exported GDS against the trained run")
+@click.argument("run_dir", type=existing_dir())
+@click.option("--gds", type=SuffixPath(".gds", exists=True), required=True, help="the exported .gds file")
+@click.option("--heaters", type=existing_file(), default=None,
+              help="heater table CSV  [default: <gds stem>_heaters.csv beside the GDS]")
+@click.option("--route-phases", type=NamedChoice("route-phases mode", ("auto", "include", "exclude")), default="auto",
+              help="include the routed waveguides' phases in the pass criterion (auto = include; exclude checks "
+                   "the route-free circuit: wiring and connectivity only)")
+@click.option("--tol", type=POSITIVE_FLOAT, default=1e-6, help="largest allowed |U_layout - U_trained|")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="also write the full report as JSON to this path")
+@click.option("--config", "config_path", type=existing_file(), default=None, metavar="CHIP.toml",
+              help="the chip configuration the run should match (checked before verifying)")
+def verify(run_dir: str, gds: str, heaters: str | None, route_phases: str, tol: float, json_path: str | None,
+           config_path: str | None) -> int:
+    """Read the GDS back, simulate it at the heater table's phases and compare with the trained chip."""
+    from ..tapeout import verify_run
+
+    if json_path is not None and not Path(json_path).parent.exists():
+        raise UserInputError(f"--json: directory {str(Path(json_path).parent)!r} does not exist")
+    if config_path is not None:
+        check_run_matches_config(run_dir, config_path)
+    report = verify_run(run_dir, gds, heater_csv=heaters, route_phases=route_phases, tol=tol)
+    click.echo(report.text())
+    if json_path is not None:
+        Path(json_path).write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    return 0 if report.passed else EXIT_FAIL
+
+
+def check_run_matches_config(run_dir: str, config_path: str) -> None:
+    """UserInputError naming the first design setting where the run's chip differs from the config file."""
+    from ..photonic.chip_config import ChipConfig
+    from ..photonic.nonideal import NonIdealConfig
+    from ..runs import RUN_RECORD, read_run_record
+
+    if not (Path(run_dir) / RUN_RECORD).is_file():
+        raise UserInputError(f"{run_dir} holds no {RUN_RECORD}: not a training run directory")
+    trained = read_run_record(run_dir)["model_config"]
+    config = ChipConfig.from_toml(config_path)
+    for key, value in config.chip.to_dict().items():
+        if key in DATA_SIZED or key not in trained:
+            continue
+        got = trained[key]
+        if (list(got) if isinstance(got, tuple) else got) != (list(value) if isinstance(value, tuple) else value):
+            raise UserInputError(f"{config_path}: [chip] {key} = {value!r} but run {run_dir} trained {got!r}")
+    if NonIdealConfig.from_dict(trained.get("nonideal")) != config.nonideal:
+        raise UserInputError(f"{config_path}: [nonideal] differs from the non-idealities run {run_dir} trained with")

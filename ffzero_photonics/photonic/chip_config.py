@@ -1,0 +1,268 @@
+"""One validated description of a chip (CHIP.toml): design, non-idealities and the simulated lab instrument.
+
+A CHIP.toml has one table per section of :class:`ChipConfig` (``[chip]``,
+``[nonideal.<effect>]``, ``[instrument]``); every table is optional. A new
+section (say ``[laser]``) is one frozen :class:`~.config_fields.Section` class
+and one field of ``ChipConfig``: readers, writers and errors follow from the fields.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..errors import UserInputError
+from ..validation import read_toml
+from .chip import INITS, PhotonicChip
+from .config_fields import Section, check_choice, check_int, check_real
+from .mesh_spec import TOPOLOGIES
+from .nonideal_config import DESIGN_WAVELENGTH_UM, NonIdealConfig
+
+__all__ = ["ChipConfig", "ChipSection", "InstrumentSection", "build_chip"]
+
+
+def _set(obj, name: str, value) -> None:
+    object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True)
+class ChipSection(Section):
+    """The design: mesh, size, activation, laser power, wavelength, which fabricated instance, initial phases.
+
+    ``n_features`` and ``image_shape`` size the input encoder; when absent they
+    are taken from the data set the chip is trained on.
+    """
+
+    TABLE = "chip"
+    mesh: str = "clements"
+    ports: int = 16
+    layers: int = 2
+    init: str = "haar"
+    alpha: float = 0.1
+    gain: float = 0.05 * math.pi
+    phase_bias: float = math.pi
+    input_power: float = 1.0
+    wavelength_um: float = DESIGN_WAVELENGTH_UM
+    instance_seed: int = 0
+    seed: int = 0
+    n_features: int | None = None
+    image_shape: tuple[int, int] | None = None
+
+    def __post_init__(self):
+        t = self.TABLE
+        check_choice(t, "mesh", self.mesh, TOPOLOGIES)
+        check_choice(t, "init", self.init, INITS)
+        _set(self, "ports", check_int(t, "ports", self.ports, 2))
+        _set(self, "layers", check_int(t, "layers", self.layers, 1))
+        _set(self, "alpha", check_real(t, "alpha", self.alpha, lo=0, hi=1, hi_open=True))
+        _set(self, "gain", check_real(t, "gain", self.gain))
+        _set(self, "phase_bias", check_real(t, "phase_bias", self.phase_bias))
+        _set(self, "input_power", check_real(t, "input_power", self.input_power, lo=0, lo_open=True))
+        _set(self, "wavelength_um", check_real(t, "wavelength_um", self.wavelength_um, lo=0, lo_open=True))
+        _set(self, "instance_seed", check_int(t, "instance_seed", self.instance_seed, 0))
+        _set(self, "seed", check_int(t, "seed", self.seed, 0))
+        if self.n_features is not None:
+            _set(self, "n_features", check_int(t, "n_features", self.n_features, 1))
+        _set(self, "image_shape", self._image_shape())
+
+    def _image_shape(self) -> tuple[int, int] | None:
+        shape = self.image_shape
+        if shape is None or (isinstance(shape, (list, tuple)) and len(shape) == 0):
+            return None
+        if (not isinstance(shape, (list, tuple)) or len(shape) != 2
+                or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape)):
+            raise UserInputError(f"[chip] image_shape must be two positive integers like [8, 8] (or []), got {shape!r}")
+        shape = (int(shape[0]), int(shape[1]))
+        if self.n_features is not None and shape[0] * shape[1] != self.n_features:
+            raise UserInputError(f"[chip] image_shape {list(shape)} does not hold n_features = {self.n_features}")
+        return shape
+
+
+@dataclass(frozen=True)
+class InstrumentSection(Section):
+    """The simulated lab instrument: heater calibration and safety limits, lab timing model.
+
+    ``max_power_mW`` is one limit for every heater, a list (one per heater, in
+    chip order) or a table heater-name -> mW; absent means 2 ``p_pi_mW``.
+    """
+
+    TABLE = "instrument"
+    p_pi_mW: float = 20.0
+    max_power_mW: float | tuple[float, ...] | dict[str, float] | None = None
+    latency_s: float = 0.0
+    settle_s: float = 0.0
+    integrate_s: float = 0.0
+    sleep: bool = False
+
+    def __post_init__(self):
+        t = self.TABLE
+        _set(self, "p_pi_mW", check_real(t, "p_pi_mW", self.p_pi_mW, lo=0, lo_open=True))
+        for name in ("latency_s", "settle_s", "integrate_s"):
+            _set(self, name, check_real(t, name, getattr(self, name), lo=0))
+        if not isinstance(self.sleep, bool):
+            raise UserInputError(f"[instrument] sleep must be true or false, got {self.sleep!r}")
+        limit = self.max_power_mW
+        if isinstance(limit, Mapping):
+            _set(self, "max_power_mW", {str(k): check_real(t, f"max_power_mW.{k}", v, lo=0, lo_open=True)
+                                        for k, v in limit.items()})
+        elif isinstance(limit, (list, tuple)):
+            _set(self, "max_power_mW", tuple(check_real(t, "max_power_mW", v, lo=0, lo_open=True) for v in limit))
+        elif limit is not None:
+            _set(self, "max_power_mW", check_real(t, "max_power_mW", limit, lo=0, lo_open=True))
+
+    def instrument_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``lab.instrument.SimulatedInstrument`` (after the chip)."""
+        kwargs = self.to_dict()
+        if isinstance(kwargs["max_power_mW"], tuple):
+            kwargs["max_power_mW"] = list(kwargs["max_power_mW"])
+        return kwargs
+
+
+@dataclass(frozen=True)
+class ChipConfig:
+    """A whole chip description; each field is one CHIP.toml table (``nonideal`` holds sub-tables)."""
+
+    chip: ChipSection = field(default_factory=ChipSection)
+    nonideal: NonIdealConfig = field(default_factory=NonIdealConfig)
+    instrument: InstrumentSection = field(default_factory=InstrumentSection)
+
+    def __post_init__(self):
+        for f in fields(self):
+            cls = f.default_factory
+            value = getattr(self, f.name)
+            if isinstance(value, Mapping) or value is None:
+                _set(self, f.name, cls.from_dict(value))
+            elif not isinstance(value, cls):
+                raise UserInputError(f"[{f.name}] must be a {cls.__name__} or a table, got {value!r}")
+
+    # ---------- dicts and files ----------
+    @classmethod
+    def tables(cls) -> dict[str, type]:
+        """Table name -> section class, in file order."""
+        return {f.name: f.default_factory for f in fields(cls)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "ChipConfig":
+        """From ``{table: {key: value}}`` (tables optional); unknown tables or keys raise UserInputError."""
+        if d is None:
+            return cls()
+        if not isinstance(d, Mapping):
+            raise UserInputError(f"a chip configuration must be a table of tables, got {d!r}")
+        tables = cls.tables()
+        for key in d:
+            if key not in tables:
+                raise UserInputError(f"unknown table [{key}]; allowed: {', '.join(f'[{t}]' for t in tables)}")
+        return cls(**{k: tables[k].from_dict(v) for k, v in d.items()})
+
+    def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
+        """``{table: {key: value}}``, JSON-able; ``compact`` keeps only non-default values and non-empty tables."""
+        out = {}
+        for name in self.tables():
+            d = getattr(self, name).to_dict(compact=compact)
+            if d or not compact:
+                out[name] = d
+        return json.loads(json.dumps(out))
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "ChipConfig":
+        """Read a CHIP.toml; every error is one line starting with the file's path."""
+        try:
+            doc = read_toml(path, "chip configuration")
+        except FileNotFoundError as exc:
+            raise UserInputError(str(exc)) from None
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
+        return cls._from_file_dict(doc, path)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "ChipConfig":
+        """A CHIP.toml, or the same tables as a JSON object when the suffix is ``.json``."""
+        path = Path(path)
+        if path.suffix.lower() != ".json":
+            return cls.from_toml(path)
+        if not path.is_file():
+            raise UserInputError(f"no chip configuration at {path}")
+        try:
+            doc = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise UserInputError(f"{path}: not valid JSON: {exc}") from None
+        return cls._from_file_dict(doc, path)
+
+    @classmethod
+    def _from_file_dict(cls, doc: Any, path: str | Path) -> "ChipConfig":
+        try:
+            return cls.from_dict(doc)
+        except UserInputError as exc:
+            raise UserInputError(f"{path}: {exc}") from None
+
+    def to_toml(self, path: str | Path, *, compact: bool = False) -> None:
+        """Write a CHIP.toml (absent/None values are left out: they mean 'off' or 'from the data')."""
+        import tomli_w
+
+        Path(path).write_text(tomli_w.dumps(_without_none(self.to_dict(compact=compact))))
+
+    # ---------- variants ----------
+    def with_overrides(self, **chip_fields: Any) -> "ChipConfig":
+        """This config with some ``[chip]`` keys changed (validated like the file)."""
+        return replace(self, chip=ChipSection.from_dict({**self.chip.to_dict(), **chip_fields}))
+
+    def with_nonideal(self, nonideal: NonIdealConfig | Mapping[str, Any] | None, *, merge: bool = True) -> "ChipConfig":
+        """This config with ``nonideal`` laid over its non-idealities (``merge=False``: replacing them)."""
+        other = nonideal if isinstance(nonideal, NonIdealConfig) else NonIdealConfig.from_dict(nonideal)
+        return replace(self, nonideal=self.nonideal.merged(other) if merge else other)
+
+    # ---------- building ----------
+    def chip_kwargs(self, data: Any = None, *, seed: int | None = None) -> dict[str, Any]:
+        """``PhotonicChip`` keyword arguments; ``data`` (a Dataset) sizes the encoder, ``seed`` overrides [chip] seed."""
+        kwargs = self.chip.to_dict()
+        if seed is not None:
+            kwargs["seed"] = check_int("chip", "seed", seed, 0)
+        if data is not None:
+            n_features = int(data.X_train.shape[1])
+            if kwargs["n_features"] not in (None, n_features):
+                raise UserInputError(f"[chip] n_features = {kwargs['n_features']} but the data set has {n_features} features")
+            shape = tuple(data.feature_shape)
+            kwargs["n_features"] = n_features
+            kwargs["image_shape"] = kwargs["image_shape"] or (shape if len(shape) == 2 else None)
+        if kwargs["n_features"] is None:
+            raise UserInputError("[chip] n_features is needed when no data set sizes the chip, got None")
+        kwargs["nonideal"] = self.nonideal
+        return kwargs
+
+    @classmethod
+    def from_model_options(cls, options: Mapping[str, Any]) -> "ChipConfig":
+        """From ``RunSpec.model_options``: ``{"chip_config": {table: ...}}`` and/or flat PhotonicChip keywords.
+
+        Flat keywords (``ports``, ``mesh``, ``nonideal``...) are laid over the
+        ``chip_config`` tables, so command-line options override a CHIP.toml.
+        """
+        options = dict(options)
+        config = cls.from_dict(options.pop("chip_config", None))
+        nonideal = options.pop("nonideal", None)
+        if nonideal is not None:
+            config = config.with_nonideal(nonideal)
+        return config.with_overrides(**options) if options else config
+
+
+def build_chip(config: ChipConfig | Mapping[str, Any], data: Any = None, *, seed: int | None = None,
+               heater_positions: Callable | None = None) -> PhotonicChip:
+    """The PhotonicChip a config describes, sized by ``data`` when given (see :meth:`ChipConfig.chip_kwargs`).
+
+    ``heater_positions(spec) -> {heater: (x_um, y_um)}`` is needed only for
+    ``[nonideal.crosstalk] positions = "layout"`` (the layout package provides it).
+    """
+    if not isinstance(config, ChipConfig):
+        config = ChipConfig.from_dict(config)
+    kwargs = config.chip_kwargs(data, seed=seed)
+    return PhotonicChip(kwargs.pop("n_features"), heater_positions=heater_positions, **kwargs)
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value

@@ -1,0 +1,42 @@
+"""The chip's forward pass, written once for numpy and jax.numpy: fields -> (mesh, activation)* -> detector powers.
+
+``PhotonicChip.query`` (ideal and fabricated), the differentiable twin and layout
+verification all run this pipeline; they differ only in how a mesh layer
+transforms fields (compiled mesh, fabricated mesh, layout matrix).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .activation import EOActivation
+
+__all__ = ["forward_powers", "readout_power"]
+
+
+def readout_power(fields: Any, activation: EOActivation, is_output_layer: bool, xp=np) -> Any:
+    """What a layer's detectors read: the activation's monitor tap, or |E|^2 on every port after the last layer."""
+    return xp.abs(fields) ** 2 if is_output_layer else activation.monitor_power(fields, xp)
+
+
+def forward_powers(fields: Any, transfers: Sequence[Callable[[Any], Any]], activation: EOActivation, n_layers: int,
+                   *, xp=np, every_layer: bool = False) -> Any:
+    """Detector powers of layer ``len(transfers) - 1`` of an ``n_layers`` chip (``every_layer``: a list, one per layer).
+
+    ``fields`` are the encoded input fields (..., N); ``transfers[l]`` maps the
+    fields entering mesh l to the fields leaving it. The activation acts
+    between consecutive layers; the readout follows :func:`readout_power`.
+    """
+    if not 1 <= len(transfers) <= n_layers:
+        raise ValueError(f"need 1..{n_layers} layer transfers, got {len(transfers)}")
+    last = len(transfers) - 1
+    outputs = []
+    for l, transfer in enumerate(transfers):
+        fields = transfer(fields)
+        if every_layer or l == last:
+            outputs.append(readout_power(fields, activation, l == n_layers - 1, xp))
+        if l < last:
+            fields = activation.apply(fields, xp)
+    return outputs if every_layer else outputs[-1]

@@ -1,0 +1,1 @@
+"""Many trainings at once: a task executor (local processes or Dask) and TOML-defined sweeps."""

@@ -1,0 +1,1 @@
+"""Studies that train many models and write tables and figures (``ffzero study ...``)."""

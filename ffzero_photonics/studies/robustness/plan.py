@@ -1,0 +1,140 @@
+"""What the robustness study runs: the plan (sizes, effects grid, ablations) and the methods' labels."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ...errors import UserInputError
+from ...photonic.nonideal import LEVELS, severity_preset
+from ...registry import get_model
+from ...trainer import PARADIGM_DEFAULTS
+
+_FFZERO = PARADIGM_DEFAULTS["ffzero"]
+
+GRID_EFFECTS = (
+    "coupler", "loss", "phase_offset", "dac", "crosstalk", "shot", "thermal", "adc", "responsivity", "drift", "combined",
+)
+IDEAL = ("ideal", "none")
+GRID_METHODS = ("offline", "ffzero", "ffzero-hw")
+
+
+def method_labels(plan: "StudyPlan") -> dict[str, str]:
+    """The grid methods as the tables and plots name them (with the plan's two ε)."""
+    return {"offline": "offline BP+AD → chip", "ffzero": f"in-situ FFzero ε={plan.eps:g} (paper)",
+            "ffzero-hw": f"in-situ FFzero ε={plan.hw_eps:g}"}
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """Everything that sizes the study; ``bounded()`` is the ~3-minute CI form.
+
+    Batch size, the paper's ε and optimizer/schedule are the FFzero defaults of TrainConfig; ``hw_eps`` is the
+    photonic model's recipe ε. ``lr`` 1e-2 is the study's own (its budgets are shorter than the CLI's 300 epochs).
+    """
+
+    ports: int = 16
+    layers: int = 1
+    batch_size: int = _FFZERO["batch_size"]
+    epochs: int = 100
+    lr: float = 1e-2
+    eps: float = _FFZERO["eps"]
+    hw_eps: float = get_model("photonic").recipe["eps"]
+    offline_epochs: int = 50
+    offline_lr: float = 1e-2
+    seeds: int = 5
+    effects: tuple[str, ...] = GRID_EFFECTS
+    levels: tuple[str, ...] = LEVELS
+    multilayer_effects: tuple[str, ...] = ("phase_offset", "crosstalk", "thermal", "combined")
+    multilayer_level: str = "medium"
+    multilayer_epochs: int = 50
+    ablation_seeds: int = 2
+    ablation_epochs: int = 40
+    mlp_hidden: tuple[int, ...] = (32, 32)
+    photonic_ablations: tuple[str, ...] = (
+        "base", "K=4", "K=16", "eps=1e-4", "eps=1e-2", "eps=1e-1", "eps=3e-1", "lr=3e-3", "lr=3e-2",
+        "forward", "prototypes", "global", "dac8", "dac8 eps=1e-2", "dac8 eps=1e-1", "dac8 eps=3e-1", "noise30",
+        "noise30 eps=1e-1", "noise30 eps=3e-1", "noise30 eps=1", "noise30 eps=3e-1 K=4",
+    )
+    mlp_ablations: tuple[str, ...] = (
+        "base", "K=4", "K=16", "eps=1e-4", "eps=1e-2", "eps=1e-1", "eps=3e-1", "lr=3e-3", "lr=3e-2", "forward",
+        "prototypes", "global",
+    )
+    mc_effect: str = "combined"
+    mc_level: str = "medium"
+    mc_instances: int = 100
+    mc_retrain: int = 6
+    wavelengths: tuple[float, ...] = tuple(round(1.50 + 0.01 * k, 3) for k in range(11))
+    workers: int = 2
+
+    def __post_init__(self):
+        for name in ("ports", "layers", "batch_size", "epochs", "offline_epochs", "seeds", "multilayer_epochs",
+                     "ablation_seeds", "ablation_epochs", "mc_instances", "workers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise UserInputError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("lr", "eps", "hw_eps", "offline_lr"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (np.isfinite(v) and v > 0):
+                raise UserInputError(f"{name} must be a positive number, got {v!r}")
+        if isinstance(self.mc_retrain, bool) or not isinstance(self.mc_retrain, int) or self.mc_retrain < 0:
+            raise UserInputError(f"mc_retrain must be a non-negative integer, got {self.mc_retrain!r}")
+        for e in (*self.effects, *self.multilayer_effects, self.mc_effect):
+            severity_preset(e, "low")
+        for lv in (*self.levels, self.multilayer_level, self.mc_level):
+            if lv not in LEVELS:
+                raise UserInputError(f"unknown severity level {lv!r}; choose one of {', '.join(LEVELS)}")
+        unknown = [a for a in (*self.photonic_ablations, *self.mlp_ablations) if a not in ABLATIONS]
+        if unknown:
+            raise UserInputError(f"unknown ablation {unknown[0]!r}; choose from {', '.join(ABLATIONS)}")
+        chip_only = [a for a in self.mlp_ablations if "nonideal" in ABLATIONS[a]]
+        if chip_only:
+            raise UserInputError(f"ablation {chip_only[0]!r} changes the chip hardware; it is for photonic_ablations only")
+        if not self.wavelengths or any(not (1.0 < w < 2.5) for w in self.wavelengths):
+            raise UserInputError(f"wavelengths must lie in (1.0, 2.5) um, got {self.wavelengths!r}")
+
+    @classmethod
+    def bounded(cls, **overrides: Any) -> "StudyPlan":
+        """One seed, six effects at two levels, short training, small Monte Carlo: ~2-3 minutes on 2 cores."""
+        base = dict(
+            seeds=1, epochs=40, offline_epochs=20, effects=("phase_offset", "crosstalk", "dac", "thermal", "drift", "combined"),
+            levels=("medium", "high"), multilayer_effects=("thermal",), multilayer_epochs=15,
+            ablation_seeds=1, ablation_epochs=10,
+            photonic_ablations=("base", "K=4", "global", "noise30", "noise30 eps=3e-1"),
+            mlp_ablations=("base", "K=4", "global"), mc_instances=30, mc_retrain=2,
+            wavelengths=(1.50, 1.525, 1.55, 1.575, 1.60),
+        )
+        return cls(**{**base, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON types (tuples become lists), as written to plan.json."""
+        return json.loads(json.dumps(asdict(self)))
+
+
+# (model kind) -> TrainConfig overrides / chip non-idealities of each ablation variant
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "base": {},
+    "K=4": {"n_dirs": 4},
+    "K=16": {"n_dirs": 16},
+    "eps=1e-4": {"eps": 1e-4},
+    "eps=1e-2": {"eps": 1e-2},
+    "eps=1e-1": {"eps": 1e-1},
+    "eps=3e-1": {"eps": 3e-1},
+    "lr=3e-3": {"lr": 3e-3},
+    "lr=3e-2": {"lr": 3e-2},
+    "forward": {"scheme": "forward"},
+    "prototypes": {"prototypes": "swap"},
+    "global": {"paradigm": "bp-dd"},
+    "dac8": {"nonideal": ("dac", "medium")},
+    "dac8 eps=1e-2": {"nonideal": ("dac", "medium"), "eps": 1e-2},
+    "dac8 eps=1e-1": {"nonideal": ("dac", "medium"), "eps": 1e-1},
+    "dac8 eps=3e-1": {"nonideal": ("dac", "medium"), "eps": 3e-1},
+    "noise30": {"nonideal": ("noise", "medium")},
+    "noise30 eps=1e-1": {"nonideal": ("noise", "medium"), "eps": 1e-1},
+    "noise30 eps=3e-1": {"nonideal": ("noise", "medium"), "eps": 3e-1},
+    "noise30 eps=1": {"nonideal": ("noise", "medium"), "eps": 1.0},
+    "noise30 eps=3e-1 K=4": {"nonideal": ("noise", "medium"), "eps": 3e-1, "n_dirs": 4},
+}

@@ -1,0 +1,11 @@
+"""Tape-out: a mesh, chip or trained run to GDS + heater table + preview, and the post-layout check of such a bundle.
+
+``export`` writes the bundle (route-compensated phases for a trained run),
+``heater_table`` reads and writes the heater CSV, ``verify`` drives the
+extracted layout from the table, simulates it and reports against the run.
+"""
+
+from ffzero_photonics.tapeout.export import ExportResult, export_chip, export_run
+from ffzero_photonics.tapeout.verify import VerifyReport, verify_run
+
+__all__ = ["ExportResult", "VerifyReport", "export_chip", "export_run", "verify_run"]

@@ -1,0 +1,179 @@
+"""Tape-out bundle of a mesh, a chip or a trained run: GDS, heater drive table (CSV) and a PNG preview.
+
+The routed waveguides between MZI columns have unequal lengths; for a trained
+run their phases are absorbed exactly by the phi heaters and the output screen
+(``compiled.compensate_route_phases``), so the exported table drives the real
+layout, not an idealized route-free one. All files are written to temporaries
+and renamed only when every one of them succeeded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ffzero_photonics.errors import UserInputError
+from ffzero_photonics.layouts.extract import extract_layout, layout_route_lengths, pad_positions
+from ffzero_photonics.layouts.mesh_layout import chip_layout, mesh_layout
+from ffzero_photonics.layouts.preview import render_png
+from ffzero_photonics.photonic.compiled import compensate_route_phases, route_phases_from_lengths
+from ffzero_photonics.photonic.mesh_spec import MeshSpec
+from ffzero_photonics.runs import load_run
+from ffzero_photonics.tapeout.heater_table import heater_rows, write_heater_table
+
+__all__ = ["ExportResult", "export_chip", "export_run", "layout_params"]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Paths written by :func:`export_chip` and the size of the heater table."""
+
+    gds_path: Path
+    csv_path: Path
+    png_path: Path
+    n_heaters: int
+    n_pads: int
+
+
+def export_chip(
+    specs: MeshSpec | Sequence[MeshSpec],
+    params: Sequence | np.ndarray | None = None,
+    out_path: str | os.PathLike = "chip.gds",
+    *,
+    p_pi_mW: float = 20.0,
+    resistance_ohm: float = 1000.0,
+    **layout_kwargs,
+) -> ExportResult:
+    """Write ``out_path`` (GDS), ``<stem>_heaters.csv`` and ``<stem>.png`` for a mesh or an L-layer chip.
+
+    ``specs``: one MeshSpec (layout of :func:`mesh_layout`, unprefixed names) or
+    a list (:func:`chip_layout`, ``L{l}_`` names). ``params``: one parameter
+    vector per layer in MeshSpec order (a bare vector is accepted for a single
+    MeshSpec); None leaves phase/power/voltage blank. ``layout_kwargs`` go to
+    the layout function.
+    """
+    single = isinstance(specs, MeshSpec)
+    spec_list = [specs] if single else list(specs)
+    if not spec_list:
+        raise UserInputError("export_chip needs at least one MeshSpec, got an empty list")
+    layer_params = _check_params(spec_list, params, single)
+    if not (math.isfinite(p_pi_mW) and p_pi_mW > 0):
+        raise UserInputError(f"p_pi_mW must be positive, got {p_pi_mW!r}")
+    if not (math.isfinite(resistance_ohm) and resistance_ohm > 0):
+        raise UserInputError(f"resistance_ohm must be positive, got {resistance_ohm!r}")
+    gds_path = Path(out_path)
+    if gds_path.suffix.lower() != ".gds":
+        raise UserInputError(f"out_path must end in .gds, got {str(out_path)!r}")
+    if not gds_path.parent.exists():
+        raise UserInputError(f"output directory {str(gds_path.parent)!r} does not exist")
+
+    component = mesh_layout(spec_list[0], **layout_kwargs) if single else chip_layout(spec_list, **layout_kwargs)
+    rows = heater_rows(component, spec_list, layer_params, prefixed=not single, p_pi_mW=p_pi_mW, resistance_ohm=resistance_ohm)
+    csv_path = gds_path.with_name(f"{gds_path.stem}_heaters.csv")
+    png_path = gds_path.with_suffix(".png")
+
+    temps: list[Path] = []
+    try:
+        tmp_gds = _temp(gds_path, temps)
+        component.write_gds(gdspath=tmp_gds)
+        tmp_csv = _temp(csv_path, temps)
+        write_heater_table(tmp_csv, rows)
+        tmp_png = _temp(png_path, temps)
+        render_png(component, tmp_png, title=f"{gds_path.name}: {_describe(spec_list)}")
+        mode = 0o666 & ~_umask()
+        for tmp, final in ((tmp_gds, gds_path), (tmp_csv, csv_path), (tmp_png, png_path)):
+            os.chmod(tmp, mode)
+            os.replace(tmp, final)
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+    return ExportResult(gds_path, csv_path, png_path, n_heaters=len(rows), n_pads=len(pad_positions(component)))
+
+
+def _check_params(specs: list[MeshSpec], params, single: bool) -> list[np.ndarray] | None:
+    if params is None:
+        return None
+    if single and np.ndim(params) == 1 and len(params) == specs[0].n_params:
+        params = [params]
+    if isinstance(params, np.ndarray) and params.ndim == 2:
+        params = list(params)
+    if not isinstance(params, (list, tuple)):
+        raise UserInputError(f"params must be a list of one parameter vector per layer, got {type(params).__name__}")
+    if len(params) != len(specs):
+        raise UserInputError(f"params has {len(params)} layer vectors but the chip has {len(specs)} layers")
+    out = []
+    for layer, (spec, p) in enumerate(zip(specs, params)):
+        arr = np.asarray(p, dtype=float)
+        if arr.shape != (spec.n_params,):
+            raise UserInputError(
+                f"params for layer {layer} has shape {arr.shape}, expected ({spec.n_params},) "
+                f"for a {spec.topology} mesh with N={spec.n_ports} ({spec.n_mzis} MZIs x 2 + {spec.n_ports} screen)"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise UserInputError(f"params for layer {layer} contains non-finite values")
+        out.append(arr)
+    return out
+
+
+def _temp(final: Path, temps: list[Path]) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=final.suffix, dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    temps.append(tmp)
+    return tmp
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _describe(specs: list[MeshSpec]) -> str:
+    layers = ", ".join(f"{s.topology} N={s.n_ports}" for s in specs)
+    return f"{len(specs)} layer{'s' if len(specs) > 1 else ''} ({layers})"
+
+
+def layout_params(specs: Sequence[MeshSpec], params, **layout_kwargs) -> list[np.ndarray]:
+    """Per-layer heater phases compensated for the route phases of the layout that :func:`export_chip` draws."""
+    specs = list(specs)
+    component = chip_layout(specs, **layout_kwargs) if len(specs) > 1 else mesh_layout(specs[0], **layout_kwargs)
+    lengths = layout_route_lengths(extract_layout(component, n_layers=len(specs)), specs)
+    return [
+        compensate_route_phases(s, p, route_phases_from_lengths(length, s)[0])
+        for s, p, length in zip(specs, params, lengths)
+    ]
+
+
+def export_run(
+    run_dir: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    compensate_routes: bool = True,
+    p_pi_mW: float = 20.0,
+    resistance_ohm: float = 1000.0,
+) -> tuple[ExportResult, bool]:
+    """Write the GDS, heater table and preview of a trained photonic run; returns (ExportResult, compensated).
+
+    The phases are route-compensated unless ``compensate_routes`` is False or
+    the chip was trained with its route lengths (then they are already the layout's).
+    """
+    spec, _, model, _ = load_run(run_dir)
+    if spec.model != "photonic" or not hasattr(model, "specs"):
+        raise UserInputError(f"run {run_dir} trained a {spec.model!r} model; only photonic runs have a layout")
+    specs = list(model.specs)
+    params = [model.get_params(l) for l in range(model.n_layers)]
+    compensated = compensate_routes and getattr(model, "route_lengths", None) is None
+    if compensated:
+        params = layout_params(specs, params)
+    result = export_chip(
+        specs if len(specs) > 1 else specs[0], params if len(params) > 1 else params[0], Path(out_path),
+        p_pi_mW=p_pi_mW, resistance_ohm=resistance_ohm,
+    )
+    return result, compensated

@@ -1,0 +1,105 @@
+"""sax simulation of one extracted mesh layer at the phases its heater table drives.
+
+Trusted from the design: the device models (a heater MZI is the ideal MZI
+T(theta, phi) of ``components.models.mzi``, a screen heater e^{i phase}, a
+route a waveguide of neff/ng; the propagation phase inside element cells is
+not modelled).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import sax
+
+from ffzero_photonics.components.models import heater, mzi, waveguide
+from ffzero_photonics.layouts.extract import LayoutExtraction
+
+__all__ = ["layer_netlist", "simulate_layer"]
+
+_SAX_CIRCUITS: dict = {}
+
+
+def layer_netlist(extraction: LayoutExtraction, layer: int) -> tuple[dict, dict[str, str], dict[str, float]]:
+    """sax netlist of one extracted layer (devices ``mzi``/``heater``/``waveguide``), the element renaming and route lengths.
+
+    Elements are renamed ``e{i}`` in breadth-first order from the inputs and
+    routes ``w{i}`` / ``wi{k}`` / ``wo{k}`` (with their lengths in µm), so
+    identical layers share one compiled sax circuit.
+    """
+    circ = extraction.layers[layer]
+    canon = {name: f"e{i}" for i, name in enumerate(circ.elements)}
+    instances = {canon[n]: {"component": extraction.kinds[n]} for n in circ.elements}
+    connections: dict[str, str] = {}
+    ports: dict[str, str] = {}
+    lengths: dict[str, float] = {}
+
+    def node(n: str) -> str | None:
+        inst, port = n.split(",")
+        return f"{canon[inst]},{port}" if inst in canon else None
+
+    routes = sorted((node(a), node(b), length) for a, (b, length) in circ.routes.items())
+    for i, (a, b, length) in enumerate(routes):
+        instances[f"w{i}"] = {"component": "waveguide"}
+        connections[a] = f"w{i},o1"
+        connections[f"w{i},o2"] = b
+        lengths[f"w{i}"] = length
+    for k, (src, length) in enumerate(zip(circ.sources, circ.source_lengths)):
+        if src is not None and node(src) is not None:
+            instances[f"wi{k}"] = {"component": "waveguide"}
+            ports[f"in{k}"] = f"wi{k},o1"
+            connections[f"wi{k},o2"] = node(src)
+            lengths[f"wi{k}"] = length
+    for k, (snk, length) in enumerate(zip(circ.sinks, circ.sink_lengths)):
+        if snk is not None and node(snk) is not None:
+            instances[f"wo{k}"] = {"component": "waveguide"}
+            connections[node(snk)] = f"wo{k},o1"
+            ports[f"out{k}"] = f"wo{k},o2"
+            lengths[f"wo{k}"] = length
+    return {"instances": instances, "connections": connections, "ports": ports}, canon, lengths
+
+
+def _circuit(netlist: dict):
+    """The sax circuit of ``netlist``, compiled once per distinct layer netlist (at most 17 kept)."""
+    key = repr((sorted(netlist["instances"].items()), sorted(netlist["connections"].items()), sorted(netlist["ports"].items())))
+    if key not in _SAX_CIRCUITS:
+        if len(_SAX_CIRCUITS) > 16:
+            _SAX_CIRCUITS.clear()
+        circuit, _ = sax.circuit(
+            netlist, models={"mzi": mzi, "heater": heater, "waveguide": waveguide}, backend="klu", ignore_missing_ports=True
+        )
+        _SAX_CIRCUITS[key] = circuit
+    return _SAX_CIRCUITS[key]
+
+
+def simulate_layer(
+    extraction: LayoutExtraction,
+    layer: int,
+    drive: dict[tuple[str, str], float],
+    *,
+    routes: bool,
+    wl: float = 1.55,
+    neff: float = 2.34,
+    ng: float = 3.4,
+    loss_dB_cm: float = 0.0,
+) -> np.ndarray:
+    """U[out, in] (N, N) of one extracted layer, by sax in float64, at the driven phases; routes at their length or at 0."""
+    netlist, canon, lengths = layer_netlist(extraction, layer)
+    settings: dict[str, dict] = {}
+    for name, c in canon.items():
+        if extraction.kinds[name] == "mzi":
+            settings[c] = {"theta": drive.get((name, "theta"), 0.0), "phi": drive.get((name, "phi"), 0.0), "wl": wl}
+        else:
+            settings[c] = {"phase": drive.get((name, "phi"), 0.0), "wl": wl}
+    for wg, length in lengths.items():
+        settings[wg] = {"wl": wl, "neff": neff, "ng": ng, "loss_dB_cm": loss_dB_cm, "length": length if routes else 0.0}
+    with jax.enable_x64(True):
+        dense, port_map = sax.sdense(_circuit(netlist)(**settings))
+        dense = np.asarray(dense)
+    n = extraction.n_ports
+    u = np.zeros((n, n), dtype=complex)
+    for i in range(n):
+        for o in range(n):
+            if f"in{i}" in port_map and f"out{o}" in port_map:
+                u[o, i] = dense[port_map[f"in{i}"], port_map[f"out{o}"]]
+    return u

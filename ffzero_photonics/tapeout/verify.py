@@ -1,0 +1,288 @@
+"""Post-layout verification: does the exported GDS, driven by its heater table, compute what was trained?
+
+``verify_run(run_dir, gds_path)`` reads the GDS back (``layouts.extract``:
+elements, optical connectivity and route lengths, labels, metal islands, pads;
+nothing is taken from the design), finds the heater each table row really
+drives (:mod:`.drive`: row -> pad at its position -> metal island -> heater
+terminal), simulates each extracted layer with sax at those phases
+(:mod:`.simulate`) and compares with the trained chip: per-layer max
+|U_layout - U_trained|, and the test accuracy of the network computed through
+the layout's matrices with the chip's own forward pipeline (``photonic.forward``).
+The input and output order is the IO couplers' and taps' top-to-bottom order.
+
+Trusted from the design: the device models, which cell port is which heater
+role, and the run's encoder, EO activation and readout.
+
+Route phases: unequal routes put a phase on every (column, port), exactly
+absorbable by the phi heaters and the screen (``photonic.compiled.compensate_route_phases``).
+``route_phases="include"`` (the default ``"auto"``; tables from ``tapeout.export_run``
+are route-compensated) makes the routed circuit the pass criterion;
+``"exclude"`` checks the route-free circuit (connectivity and wiring) and
+reports the deviation the routes would add.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ffzero_photonics.blackbox import QueryCounter, check_inputs
+from ffzero_photonics.errors import UserInputError
+from ffzero_photonics.layouts.extract import extract_layout, layout_route_lengths
+from ffzero_photonics.layouts.layers import METAL_LAYER
+from ffzero_photonics.layouts.lvs import check_electrical, compare_connectivity
+from ffzero_photonics.photonic.compiled import compensate_route_phases, route_phases_from_lengths
+from ffzero_photonics.photonic.forward import forward_powers
+from ffzero_photonics.runs import CHECKPOINT, load_run
+from ffzero_photonics.tapeout.drive import heater_drive
+from ffzero_photonics.tapeout.heater_table import read_heater_table, table_consistency
+from ffzero_photonics.tapeout.simulate import simulate_layer
+
+__all__ = ["ROUTE_MODES", "LayoutNetwork", "VerifyReport", "verify_run"]
+
+ROUTE_MODES = ("auto", "exclude", "include")
+
+
+class LayoutNetwork:
+    """The trained network with every mesh replaced by a layout-extracted matrix (a ``LayeredBlackBox``).
+
+    Encoder, EO activation, input power and readout are the chip's; the
+    heater phases are fixed by the layout and its heater table.
+    """
+
+    def __init__(self, chip, unitaries: list[np.ndarray]):
+        if len(unitaries) != chip.n_layers:
+            raise ValueError(f"{len(unitaries)} layout matrices for a chip of {chip.n_layers} layers")
+        self.chip = chip
+        self.unitaries = [np.asarray(u, dtype=complex) for u in unitaries]
+        self.counter = QueryCounter()
+
+    @property
+    def n_layers(self) -> int:
+        return self.chip.n_layers
+
+    @property
+    def n_inputs(self) -> int:
+        return self.chip.n_inputs
+
+    def layer_info(self, layer: int):
+        return self.chip.layer_info(layer)
+
+    def get_params(self, layer: int) -> np.ndarray:
+        return self.chip.get_params(layer)
+
+    def set_params(self, layer: int, params: np.ndarray) -> None:
+        raise ValueError("a layout network's heater phases are fixed by its heater table; it cannot be retrained")
+
+    def query(self, x: np.ndarray, layer: int, settings=None) -> np.ndarray:
+        """Detector powers of ``layer``: the chip's forward pipeline with the layout matrices as its meshes."""
+        if settings:
+            raise ValueError("a layout network takes no candidate settings: its heater phases are fixed")
+        if not 0 <= layer < self.n_layers:
+            raise ValueError(f"layer {layer} out of range 0..{self.n_layers - 1}")
+        x = check_inputs(x, self.n_inputs)
+        transfers = [lambda fields, u=u: fields @ u.T for u in self.unitaries[: layer + 1]]
+        power = forward_powers(self.chip.input_fields(x)[None], transfers, self.chip.activation, self.n_layers)
+        self.counter.record(1, len(x), layer + 1)
+        return power
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class VerifyReport:
+    """Result of :func:`verify_run`. ``passed`` is False when ``errors`` is not empty."""
+
+    run_dir: str
+    gds_path: str
+    heater_csv: str
+    route_phases: str
+    tol: float
+    deviation: list[float]
+    deviation_routes: list[float]
+    trained_accuracy: float
+    layout_accuracy: float
+    layout_accuracy_routes: float
+    errors: list[str]
+    warnings: list[str]
+    extracted: str
+    timings: dict[str, float]
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors
+
+    def text(self, max_lines: int = 12) -> str:
+        """Short human-readable report (what ``ffzero verify`` prints)."""
+        basis = "route phases included" if self.route_phases == "include" else "route phases excluded"
+        lines = [
+            f"verify {self.run_dir} against {self.gds_path} (heater table {self.heater_csv})",
+            f"layout: {self.extracted}",
+        ]
+        common = " (up to a common phase)" if self.route_phases != "include" else ""
+        for l, (d, dr) in enumerate(zip(self.deviation, self.deviation_routes)):
+            lines.append(f"layer {l}: max |U_layout - U_trained| = {d:.3g} without route phases, {dr:.3g} with them{common}")
+        lines.append(
+            f"test accuracy: trained {self.trained_accuracy:.4f} | layout {self.layout_accuracy:.4f} | "
+            f"layout with route phases {self.layout_accuracy_routes:.4f}"
+        )
+        for kind, items in (("warning", self.warnings), ("error", self.errors)):
+            for msg in items[:max_lines]:
+                lines.append(f"{kind}: {msg}")
+            if len(items) > max_lines:
+                lines.append(f"... {len(items) - max_lines} more {kind}s")
+        lines.append(f"{'PASS' if self.passed else 'FAIL'} ({basis}, tolerance {self.tol:g})")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+def _phase_distance(a: float, b: float) -> float:
+    return abs((a - b + math.pi) % (2 * math.pi) - math.pi)
+
+
+def _deviation(u: np.ndarray, ref: np.ndarray, *, common_phase: bool) -> float:
+    if common_phase:
+        overlap = np.vdot(ref, u)
+        if abs(overlap) > 0:
+            u = u * np.conj(overlap) / abs(overlap)
+    return float(np.max(np.abs(u - ref)))
+
+
+def verify_run(
+    run_dir: str | Path,
+    gds_path: str | Path,
+    *,
+    heater_csv: str | Path | None = None,
+    route_phases: str = "auto",
+    tol: float = 1e-6,
+    wl: float = 1.55,
+    neff: float = 2.34,
+    ng: float = 3.4,
+    loss_dB_cm: float = 0.0,
+) -> VerifyReport:
+    """Verify that ``gds_path`` driven by its heater table computes what the photonic run in ``run_dir`` trained.
+
+    ``heater_csv`` defaults to ``<gds stem>_heaters.csv`` beside the GDS.
+    ``route_phases``: ``"exclude"`` compares the route-free layout circuit
+    (connectivity and heater wiring) and reports what the routes add;
+    ``"include"`` compares the routed circuit, the one the fabricated chip computes (``"auto"``, the
+    default, means include: tables from ``tapeout.export_run`` are route-compensated).
+    Fails when any extraction, wiring or table check fails or a layer deviates by more than ``tol``.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if route_phases not in ROUTE_MODES:
+        raise UserInputError(f"route_phases must be one of {', '.join(ROUTE_MODES)}, got {route_phases!r}")
+    if not (tol > 0 and math.isfinite(tol)):
+        raise UserInputError(f"tol must be a positive number, got {tol!r}")
+    run_dir, gds_path = Path(run_dir), Path(gds_path)
+    if not (run_dir / CHECKPOINT).is_file():
+        raise UserInputError(f"{str(run_dir)!r} is not a run directory (no {CHECKPOINT})")
+    if not gds_path.is_file():
+        raise UserInputError(f"GDS file {str(gds_path)!r} does not exist")
+    heater_csv = Path(heater_csv) if heater_csv is not None else gds_path.with_name(f"{gds_path.stem}_heaters.csv")
+    rows = read_heater_table(heater_csv)
+
+    spec, data, model, trainer = load_run(run_dir)
+    if spec.model != "photonic" or not hasattr(model, "specs"):
+        raise UserInputError(f"run {str(run_dir)!r} trained a {spec.model!r} model; only photonic runs have a layout")
+    if route_phases == "auto":
+        route_phases = "include"
+    include = route_phases == "include"
+    reference = model.ideal_copy() if not getattr(model, "is_ideal", True) and hasattr(model, "ideal_copy") else model
+    timings["load_run_s"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    extraction = extract_layout(gds_path, n_layers=model.n_layers)
+    errors = list(extraction.errors)
+    warnings: list[str] = []
+    if extraction.n_ports != model.specs[0].n_ports:
+        errors.append(f"layout: {extraction.n_ports} input ports but the run's chip has N={model.specs[0].n_ports}")
+    design = list(model.specs) if extraction.prefixed else model.specs[0]
+    if not extraction.prefixed and model.n_layers > 1:
+        errors.append(f"layout: unprefixed heater names (a single mesh) but the run has {model.n_layers} layers")
+    errors += [f"optical: {e}" for e in compare_connectivity(extraction.component, design) if f"optical: {e}" not in errors]
+    errors += [f"electrical: {e}" for e in check_electrical(extraction.component, layer=METAL_LAYER)]
+    timings["extract_s"] = time.perf_counter() - t
+
+    drive, drive_errors = heater_drive(extraction, rows)
+    errors += drive_errors
+    errors += table_consistency(rows)
+    n_checked = model.n_layers if extraction.prefixed else 1
+    expected_params = [reference.get_params(l) for l in range(n_checked)]
+    if include and len(extraction.layers) >= n_checked:
+        lengths = layout_route_lengths(extraction, model.specs[:n_checked])
+        expected_params = [
+            compensate_route_phases(s, p, route_phases_from_lengths(length, s, wl=wl, neff=neff, ng=ng)[0])
+            for s, p, length in zip(model.specs, expected_params, lengths)
+        ]
+    trained = {}
+    for l in range(n_checked):
+        for name, value in zip(model.layer_info(l).param_names, expected_params[l]):
+            trained[name if extraction.prefixed else name[len(f"L{l}_"):]] = float(value)
+    unknown = sorted({r.heater for r in rows} - set(trained))
+    if unknown:
+        errors.append(f"heater table: rows for heaters the run does not have: {unknown[:8]}{' ...' if len(unknown) > 8 else ''}")
+    needs = "the routed layout needs (trained phases compensated for route phases)" if include else "the run trained"
+    wrong = [r for r in rows if r.heater in trained and _phase_distance(r.phase, trained[r.heater]) > 1e-9]
+    for r in wrong[:8]:
+        errors.append(f"heater table: {r.heater} is set to {r.phase:.6f} rad, {needs} {trained[r.heater] % (2 * math.pi):.6f} rad")
+    if len(wrong) > 8:
+        errors.append(f"heater table: {len(wrong) - 8} more heaters differ (export with `ffzero export-gds --from RUN`)")
+
+    t = time.perf_counter()
+    n = model.specs[0].n_ports
+    structural = len(extraction.layers) == model.n_layers and extraction.n_ports == n
+    u_ref = [reference.unitary(l) for l in range(model.n_layers)]
+    deviation, deviation_routes, u_plain, u_routed = [], [], [], []
+    for l in range(model.n_layers):
+        if not structural:
+            deviation.append(float("inf"))
+            deviation_routes.append(float("inf"))
+            continue
+        kw = dict(wl=wl, neff=neff, ng=ng, loss_dB_cm=loss_dB_cm)
+        u_plain.append(simulate_layer(extraction, l, drive, routes=False, **kw))
+        u_routed.append(simulate_layer(extraction, l, drive, routes=True, **kw))
+        deviation.append(_deviation(u_plain[-1], u_ref[l], common_phase=False))
+        deviation_routes.append(_deviation(u_routed[-1], u_ref[l], common_phase=not include))
+    timings["simulate_s"] = time.perf_counter() - t
+
+    for l in range(model.n_layers):
+        d = deviation_routes[l] if include else deviation[l]
+        if not d <= tol:
+            errors.append(
+                f"layer {l}: max |U_layout - U_trained| = {d:.3g} {'with' if include else 'without'} route phases exceeds {tol:g}"
+            )
+        elif not include and deviation_routes[l] > tol:
+            spread = extraction.layers[l].route_lengths()
+            warnings.append(
+                f"layer {l}: unequal routes ({min(spread):.1f}-{max(spread):.1f} µm) add a phase error of "
+                f"max {deviation_routes[l]:.3g} to U; compensate it (compiled.compensate_route_phases) or train with route_lengths"
+            )
+
+    t = time.perf_counter()
+    trained_acc = float(trainer.evaluate(model, data, "test")["test_accuracy"])
+    acc_plain = acc_routed = float("nan")
+    if structural:
+        acc_plain = float(trainer.evaluate(LayoutNetwork(model, u_plain), data, "test")["test_accuracy"])
+        acc_routed = float(trainer.evaluate(LayoutNetwork(model, u_routed), data, "test")["test_accuracy"])
+        verified = acc_routed if include else acc_plain
+        if not errors and verified != trained_acc:
+            errors.append(f"test accuracy through the layout {verified:.4f} differs from the trained {trained_acc:.4f}")
+    timings["accuracy_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+
+    return VerifyReport(
+        run_dir=str(run_dir), gds_path=str(gds_path), heater_csv=str(heater_csv), route_phases=route_phases, tol=tol,
+        deviation=deviation, deviation_routes=deviation_routes, trained_accuracy=trained_acc,
+        layout_accuracy=acc_plain, layout_accuracy_routes=acc_routed, errors=errors, warnings=warnings,
+        extracted=extraction.summary(), timings=timings,
+    )

@@ -1,0 +1,125 @@
+"""The robustness study's pure parts: plan validation and the report written from a tiny list of fake rows."""
+
+import csv
+import json
+import math
+
+import pytest
+
+from ffzero_photonics.errors import UserInputError
+from ffzero_photonics.studies.robustness import StudyPlan, run_robustness
+from ffzero_photonics.studies.robustness.plan import ABLATIONS, GRID_METHODS, method_labels
+from ffzero_photonics.studies.robustness.report import write_outputs
+
+TINY = dict(effects=("phase_offset",), levels=("high",), multilayer_effects=("thermal",), seeds=2,
+            photonic_ablations=("base", "K=4"), mlp_ablations=("base",), mc_instances=3, mc_retrain=1,
+            wavelengths=(1.55, 1.6))
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("epochs", 0, "epochs must be a positive integer, got 0"),
+    ("seeds", True, "seeds must be a positive integer, got True"),
+    ("lr", -1.0, "lr must be a positive number, got -1.0"),
+    ("hw_eps", float("nan"), "hw_eps must be a positive number"),
+    ("mc_retrain", -1, "mc_retrain must be a non-negative integer, got -1"),
+    ("levels", ("extreme",), "unknown severity level 'extreme'"),
+    ("photonic_ablations", ("K=3",), "unknown ablation 'K=3'"),
+    ("mlp_ablations", ("dac8",), "ablation 'dac8' changes the chip hardware"),
+    ("wavelengths", (3.0,), "wavelengths must lie in"),
+])
+def test_plan_rejects_bad_values_naming_them(field, value, match):
+    with pytest.raises(UserInputError, match=match) as err:
+        StudyPlan(**{field: value})
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_study_setting_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(UserInputError, match="unknown study setting 'epoch'"):
+        run_robustness(tmp_path / "s", bounded=True, epoch=3, log=lambda m: None)
+    assert not (tmp_path / "s").exists()
+
+
+def test_bounded_plan_overrides_and_round_trips_as_json():
+    plan = StudyPlan.bounded(seeds=3)
+    assert plan.seeds == 3 and plan.epochs == 40 and plan.levels == ("medium", "high")
+    d = plan.to_dict()
+    assert json.loads(json.dumps(d)) == d and d["effects"] == list(plan.effects)
+    assert StudyPlan(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}) == plan
+    assert all(v in ABLATIONS for v in (*plan.photonic_ablations, *plan.mlp_ablations))
+    assert method_labels(plan)["ffzero"] == "in-situ FFzero ε=0.001 (paper)"
+
+
+def _fake_rows(plan):
+    """Rows shaped like the tasks' results, with accuracies chosen so the tables' numbers are known."""
+    acc = {"offline": 0.8, "ffzero": 0.5, "ffzero-hw": 0.7}
+    curve = [{"stage": 0, "epoch": e, "val_accuracy": 0.3 + 0.1 * e, "train_sample_queries": 100 * (e + 1),
+              "train_settings": 10 * (e + 1), "energy_J": 0.01 * (e + 1)} for e in range(3)]
+    insitu = []
+    for seed in range(plan.seeds):
+        for effect, level, drop in (("ideal", "none", 0.0), ("phase_offset", "high", 0.2)):
+            for method in GRID_METHODS:
+                a = acc[method] - drop + 0.02 * seed if method != "offline" else acc[method] - 2 * drop + 0.02 * seed
+                insitu.append({"study": "grid", "layers": 1, "effect": effect, "level": level, "seed": seed,
+                               "method": method, "eps": None, "test_accuracy": a, "test_accuracy_last": a,
+                               "test_accuracy_vote": a, "test_accuracy_layer0": a, "train_sample_queries": 1000,
+                               "train_settings": 10, "train_calls": 5, "energy_J": 0.5, "wall_s": 1.0, "curve": curve,
+                               "params": [[0.0]]})
+        for effect, level in (("ideal", "none"), ("thermal", "medium")):
+            for method in ("offline", "ffzero-hw", "bp-dd-hw"):
+                insitu.append({"study": "multilayer", "layers": 2, "effect": effect, "level": level, "seed": seed,
+                               "method": method, "eps": 0.3, "test_accuracy": 0.6, "test_accuracy_last": 0.55,
+                               "test_accuracy_vote": 0.6, "test_accuracy_layer0": 0.5, "train_sample_queries": 10,
+                               "train_settings": 1, "train_calls": 1, "energy_J": 0.1, "wall_s": 1.0})
+    ablations = [{"model": m, "variant": v, "seed": 0, "layers": 2, "hardware": "ideal", "paradigm": "ffzero",
+                  "n_dirs": 1, "eps": 1e-3, "lr": 1e-2, "scheme": "central", "prototypes": "onehot",
+                  "test_accuracy": 0.9, "test_accuracy_last": 0.85, "test_accuracy_vote": 0.9,
+                  "test_accuracy_layer0": 0.8, "train_sample_queries": 2000, "train_settings": 20, "energy_J": 0.0,
+                  "wall_s": 1.0, "curve": curve}
+                 for m, vs in (("photonic", plan.photonic_ablations), ("mlp", plan.mlp_ablations)) for v in vs]
+    mc = [{"instance": k, "method": m, "test_accuracy": a, "test_accuracy_last": a, "test_accuracy_vote": a,
+           "test_accuracy_layer0": a}
+          for k, (a, b) in enumerate(((0.5, 0.75), (0.65, 0.75), (0.8, 0.75)))
+          for m, a in (("offline (BP+AD on twin)", a), ("FFzero in situ on instance 0", b))]
+    retrain = [{"instance": 1, "method": "in-situ (scratch)", "epochs": 40, "accuracy_before": None,
+                "test_accuracy": 0.7, "test_accuracy_last": 0.7, "test_accuracy_vote": 0.7, "test_accuracy_layer0": 0.7,
+                "train_sample_queries": 100, "energy_J": 0.2, "wall_s": 1.0}]
+    wl = [{"chip": "ideal chip", "method": "offline (BP+AD on twin)", "wavelength_um": w, "test_accuracy": a,
+           "test_accuracy_last": a, "test_accuracy_vote": a, "test_accuracy_layer0": a}
+          for w, a in ((1.55, 0.8), (1.6, 0.4))]
+    return insitu, ablations, mc, retrain, wl
+
+
+def test_report_tables_and_headline_from_fake_rows(tmp_path):
+    plan = StudyPlan(**TINY)
+    insitu, ablations, mc, retrain, wl = _fake_rows(plan)
+    head = write_outputs(tmp_path, plan, True, {}, insitu, ablations, mc, retrain, wl, wall=60.0)
+
+    assert head["ideal_offline"] == pytest.approx(0.81) and head["ideal_ffzero_hw"] == pytest.approx(0.71)
+    assert head["mc_mean[offline (BP+AD on twin)]"] == pytest.approx((0.5 + 0.65 + 0.8) / 3)
+    assert head["retrain_mean[in-situ (scratch)]"] == pytest.approx(0.7)
+    grid = (tmp_path / "robustness.md").read_text()
+    # phase_offset/high: offline 0.4/0.42, FFzero-hw 0.5/0.52 -> 41.0 ± 1.4 and 51.0 ± 1.4, gap +10.0 pts
+    assert "| phase_offset | high | 41.0 ± 1.4 | 31.0 ± 1.4 | 51.0 ± 1.4 | +10.0 |" in grid
+    assert "| ideal | – | 81.0 ± 1.4 | 51.0 ± 1.4 | 71.0 ± 1.4 | -10.0 |" in grid
+    assert "| thermal | medium | 60.0 ± 0.0 | 60.0 ± 0.0 | 50.0 ± 0.0 | 55.0 ± 0.0 | 60.0 ± 0.0 |" in grid
+    summary = list(csv.DictReader((tmp_path / "robustness_summary.csv").open()))
+    assert [(r["effect"], r["level"], r["n_seeds"]) for r in summary] == [("ideal", "none", "2"), ("phase_offset", "high", "2")]
+    assert float(summary[1]["ffzero-hw_mean"]) == pytest.approx(0.51)
+    assert "params" not in (tmp_path / "robustness.csv").read_text().splitlines()[0]
+    mc_md = (tmp_path / "monte_carlo.md").read_text()
+    assert "| offline (BP+AD on twin) | 65.0 ± 15.0 | 51.5 / 65.0 / 78.5 | 67% | 33% |" in mc_md
+    assert "| ideal chip | offline (BP+AD on twin) | 80.0 | 40.0 |" in mc_md
+    yields = [r for r in csv.DictReader((tmp_path / "yield.csv").open()) if r["accuracy_threshold"] == "0.6"]
+    assert {r["method"]: float(r["yield"]) for r in yields} == {"FFzero in situ on instance 0": 1.0,
+                                                                 "offline (BP+AD on twin)": pytest.approx(2 / 3)}
+    abl = (tmp_path / "ablations.md").read_text()
+    assert "| K=4 | 2 | 90.0 ± 0.0 | 85.0 ± 0.0 | 2e+03 |" in abl
+    text = (tmp_path / "summary.md").read_text()
+    assert "'high': in-situ beats offline for phase_offset (41% → 51%)" in text
+    assert "in 1.0 min" in text and "--bounded" in text
+    for name in ("accuracy_vs_severity.png", "accuracy_vs_queries.png", "accuracy_vs_energy.png", "yield_curve.png",
+                 "wavelength.png", "ablations.png"):
+        assert (tmp_path / name).stat().st_size > 1000, name
+    curves = list(csv.DictReader((tmp_path / "curves.csv").open()))
+    assert {r["run"] for r in curves} >= {"grid 1L ffzero-hw ideal", "ablation 2L base", "ablation 2L K=4"}
+    assert not math.isnan(float(curves[0]["val_accuracy"]))
