@@ -5,8 +5,10 @@
 
 Wall and CPU (process) time are both reported: on a shared machine the wall
 clock also measures other jobs. Sub-cells are built once before timing. A
-second table times a fresh parameterization of each cell (sub-cells warm) and
-the floorplan's heater positions (``heater_positions_for``, cold and cached).
+second table times the whole 2-layer Clements chip (coherent input, meshes, EO
+activations, detectors; ``chip_layout``) and its floating-metal check; a third a fresh
+parameterization of each cell (sub-cells warm) and the floorplan's heater positions
+(``heater_positions_for``, cold and cached).
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from pathlib import Path
 import gdsfactory as gf
 
 from ffzero_photonics.components import cells
+from ffzero_photonics.components.activation_cell import ffzero_eo_activation
+from ffzero_photonics.components.input_cells import ffzero_coherent_input
 from ffzero_photonics.layouts.floorplan import heater_positions_for
-from ffzero_photonics.layouts.mesh_layout import mesh_layout
+from ffzero_photonics.layouts.lvs import unconnected_metal
+from ffzero_photonics.layouts.mesh_layout import chip_layout, mesh_layout
 from ffzero_photonics.photonic.mesh_spec import build_mesh
 
 
@@ -62,12 +67,27 @@ def main(argv: list[str] | None = None) -> None:
 
 
     print()
+    print("| 2-layer clements chip N | generate s (wall / cpu) | write s (wall / cpu) | GDS MB | floating-metal check s |")
+    print("|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            specs = [build_mesh("clements", n)] * 2
+            c, gw, gc = _timed(lambda: chip_layout(specs))
+            path = Path(tmp) / f"chip{n}.gds"
+            _, ww, wc = _timed(lambda: c.write_gds(gdspath=path))
+            errors, mw, _ = _timed(lambda: unconnected_metal(c))
+            assert not errors, errors[:3]
+            print(f"| {n} | {gw:.2f} / {gc:.2f} | {ww:.2f} / {wc:.2f} | {path.stat().st_size / 1e6:.2f} | {mw:.2f} |", flush=True)
+
+    print()
     print("| what | wall ms | cpu ms |")
     print("|---|---:|---:|")
     fresh = [
         ("ffzero_heater_mzi(port_spacing=97)", lambda: cells.ffzero_heater_mzi(port_spacing=97.0)),
         ("ffzero_phase_screen_heater(length=91)", lambda: cells.ffzero_phase_screen_heater(length=91.0)),
-        ("ffzero_tap_detector(modulator_length=77)", lambda: cells.ffzero_tap_detector(modulator_length=77.0)),
+        ("ffzero_photodetector(pad_size=31)", lambda: cells.ffzero_photodetector(pad_size=31.0)),
+        ("ffzero_eo_activation(modulator_length=1999)", lambda: ffzero_eo_activation(modulator_length=1999.0)),
+        ("ffzero_coherent_input(n_ports=7, pitch=101)", lambda: ffzero_coherent_input(n_ports=7, pitch=101.0)),
         ("ffzero_io_coupler(kind='edge')", lambda: cells.ffzero_io_coupler(kind="edge")),
         ("ffzero_pad(size=(61, 61))", lambda: cells.ffzero_pad(size=(61.0, 61.0))),
     ]

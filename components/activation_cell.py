@@ -21,6 +21,7 @@ PAD_LABEL_LAYER = (66, 1)
 WIRE_WIDTH = 10.0
 _PD_LIFT = 30.0
 _MMI2X2_LENGTH = 25.5
+_MMI_PORT_HALF = 0.625
 
 
 def add_wire(c: Component, points: list[tuple[float, float]], width: float = WIRE_WIDTH) -> None:
@@ -60,7 +61,7 @@ def ffzero_eo_activation(
     TIA output pad ``tia_out`` is wired to the modulator's p side and pad ``bias`` to its n
     side (reverse bias = bias - TIA output; ``cell_models.eo_drive_voltage_V``). The TIA is
     off-chip (flip-chip or probe card): the cell draws its pads, not the amplifier. Optical:
-    o1 in, o2 out (the MZI's cross port; its bar port ends in a terminator). Labels carry
+    o1 in, o2 out on the same axis (the MZI's cross port; its bar port ends in a terminator). Labels carry
     ``label`` (the simulator's cell name). Named ``ffzero_*`` so netlists map it to the PDK's model.
     """
     if pad_pitch <= pad_size:
@@ -103,7 +104,8 @@ def ffzero_eo_activation(
     lo_out.connect("o1", twin.ports["o2"])
     combine = c.add_ref(gf.components.mmi2x2(cross_section=cross_section), name="mzi_combine")
     combine.connect("o2", up_out.ports["o2"])
-    lead_out = c.add_ref(gf.components.straight(length=20.0, cross_section=cross_section), name="lead_out")
+    realign = 2 * _MMI_PORT_HALF  # the MZI exits on the upper port of its combiner: step back onto the o1 axis
+    lead_out = c.add_ref(gf.components.bend_s(size=(20.0, -realign), cross_section=cross_section), name="lead_out")
     lead_out.connect("o1", combine.ports["o3"])
     drop = c.add_ref(gf.components.terminator(cross_section_input=cross_section), name="drop")
     drop.connect("o1", combine.ports["o4"])

@@ -3,7 +3,8 @@
 Device models are what :func:`sax_netlist` maps a drawn cell's gdsfactory netlist onto
 (:data:`DEVICE_MODELS`); the cell models compose the same device functions in closed form, so a
 cell's model equals its drawing. Every loss / imbalance defaults to ideal (0 dB); the platform
-values (docs/platform_defaults.md) are MMI 0.3 dB, grating 2.5 dB, heater 0.23 dB, 2.5 dB/cm.
+values (docs/platform_defaults.md) are MMI 0.3 dB, grating 2.5 dB, heater 0.23 dB, 2.5 dB/cm; an MMI's
+excess-loss band (``mmi_fwhm_um``) is off (infinite) unless given, so a lossless cell is lossless at every wavelength.
 Parameter names are unique per device kind (``mmi_loss_dB``, ``pn_loss_dB``, ...) so one global
 sax setting reaches exactly the devices it names. The coupler fit constants and the MMI / grating
 bandwidths are assumptions (typical 220 nm SOI values) to be refit to a foundry's measured devices.
@@ -19,6 +20,7 @@ import numpy as np
 import sax
 
 from ffzero_photonics.components import models as _m
+from ffzero_photonics.components.dac import dac_phases
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.photonic.physics.heaters import Heaters
 
@@ -94,18 +96,17 @@ def _mmi_envelope(wl, wl0, fwhm_um, loss_dB):
     return 10 ** (-loss_dB / 20) * jnp.exp(-2.0 * math.log(2.0) * ((wl - wl0) / fwhm_um) ** 2)
 
 
-def mmi1x2(*, wl=WL0, wl0=WL0, mmi_fwhm_um=0.3, mmi_loss_dB=0.0, mmi_imbalance_dB=0.0) -> sax.SDict:
+def mmi1x2(*, wl=WL0, wl0=WL0, mmi_fwhm_um=math.inf, mmi_loss_dB=0.0, mmi_imbalance_dB=0.0) -> sax.SDict:
     """1x2 MMI (gdsfactory ``mmi1x2`` ports): o1 -> o2 (upper) / o3 (lower), in phase; o2/o3 power ratio ``mmi_imbalance_dB``."""
     r = 10 ** (mmi_imbalance_dB / 10)
     env = _mmi_envelope(wl, wl0, mmi_fwhm_um, mmi_loss_dB) * _ones(wl)
     return sax.reciprocal({("o1", "o2"): env * jnp.sqrt(r / (1 + r)), ("o1", "o3"): env * jnp.sqrt(1 / (1 + r))})
 
 
-def mmi2x2(*, wl=WL0, wl0=WL0, mmi_fwhm_um=0.3, mmi_loss_dB=0.0, mmi_imbalance_dB=0.0) -> sax.SDict:
-    """2x2 MMI (gdsfactory ``mmi2x2`` ports): ``models.coupler`` with bar/cross power ratio ``mmi_imbalance_dB``, banded."""
+def mmi2x2(*, wl=WL0, wl0=WL0, mmi_fwhm_um=math.inf, mmi_loss_dB=0.0, mmi_imbalance_dB=0.0) -> sax.SDict:
+    """2x2 MMI (gdsfactory ``mmi2x2`` ports): ``models.mmi2x2`` with bar/cross power ratio ``mmi_imbalance_dB`` at ``wl0``."""
     r = 10 ** (mmi_imbalance_dB / 10)
-    env = _mmi_envelope(wl, wl0, mmi_fwhm_um, mmi_loss_dB)
-    return {k: v * env for k, v in _m.coupler(wl=wl, coupling=1 / (1 + r)).items()}
+    return _m.mmi2x2(wl=wl, wl0=wl0, coupling=1 / (1 + r), loss_dB=mmi_loss_dB, fwhm_um=mmi_fwhm_um)
 
 
 def mzi_extinction_ratio_dB(arm_loss_dB: float) -> float:
@@ -127,7 +128,7 @@ def pn_phase_shifter(*, wl=WL0, length=2000.0, voltage_V=0.0, v_pi_V=10.0, pn_lo
     ``v_pi_V`` belongs to the drawn length (V_pi L ~ 2 V cm, an assumption: 10 V at 2 mm).
     """
     wg = _m.waveguide(wl=wl, wl0=wl0, neff=neff, ng=ng, length=length, loss_dB_cm=loss_dB_cm)[("o1", "o2")]
-    ps = _m.heater(wl=wl, phase=math.pi * voltage_V / v_pi_V, loss_dB=pn_loss_dB)[("o1", "o2")]
+    ps = _m.heater(wl=wl, wl0=wl0, phase=math.pi * voltage_V / v_pi_V, loss_dB=pn_loss_dB)[("o1", "o2")]
     return sax.reciprocal({("o1", "o2"): wg * ps})
 
 
@@ -135,7 +136,7 @@ def thermal_phase_shifter(*, wl=WL0, length=320.0, phase=0.0, heater_loss_dB=0.0
                           wl0=WL0, neff=2.34, ng=3.4, loss_dB_cm=0.0) -> sax.SDict:
     """Metal heater over a waveguide (gdsfactory ``straight_heater_metal``): ``length`` waveguide times ``models.heater``."""
     wg = _m.waveguide(wl=wl, wl0=wl0, neff=neff, ng=ng, length=length, loss_dB_cm=loss_dB_cm)[("o1", "o2")]
-    ps = _m.heater(wl=wl, phase=phase, loss_dB=heater_loss_dB)[("o1", "o2")]
+    ps = _m.heater(wl=wl, wl0=wl0, phase=phase, loss_dB=heater_loss_dB)[("o1", "o2")]
     return sax.reciprocal({("o1", "o2"): wg * ps})
 
 
@@ -234,7 +235,7 @@ def eo_drive_voltage_V(input_power_mW, *, tapped_fraction, responsivity_A_per_W=
 def eo_activation_model(*, wl=WL0, input_power_mW=0.0, tap_fraction=0.1, tap_gap=0.3, modulator_length=2000.0,
                         responsivity_A_per_W=0.8, tia_gain_ohm=10e3, v_pi_V=10.0, bias_V=10.0,
                         path_length_um=0.0, wl0=WL0, neff=2.34, ng=3.4, loss_dB_cm=0.0, tap_loss_dB=0.0,
-                        mmi_fwhm_um=0.3, mmi_loss_dB=0.0, mmi_imbalance_dB=0.0, pn_loss_dB=0.0) -> sax.SDict:
+                        mmi_fwhm_um=math.inf, mmi_loss_dB=0.0, mmi_imbalance_dB=0.0, pn_loss_dB=0.0) -> sax.SDict:
     """The ``eo_activation`` cell (o1 -> o2) at the drive set by ``input_power_mW`` at o1: tap, MZI of two mmi2x2 and a pn arm.
 
     Linear in the field for a given drive; the activation's nonlinearity is the drive
@@ -258,27 +259,9 @@ def eo_activation_model(*, wl=WL0, input_power_mW=0.0, tap_fraction=0.1, tap_gap
     return sax.reciprocal({("o1", "o2"): tap[("o1", "o4")] * route * (upper + lower)})
 
 
-def dac_phases(amplitudes, heaters: Heaters | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(MZI heater phase, output heater phase) per port for target amplitudes in [-1, 1], after ``heaters``' DAC.
-
-    Each heater follows ``physics.Heaters`` (phase pi V^2 / (R P_pi), V from a ``dac_bits``
-    DAC over [0, v_max]; default table). The MZI transmits e^{j theta/2} cos(theta / 2); the
-    output heater sets the sign and cancels that e^{j theta/2}, so a port's field is real, signed.
-    """
-    a = np.asarray(amplitudes, dtype=float)
-    if a.ndim != 1 or np.any(~np.isfinite(a)) or np.any(np.abs(a) > 1):
-        raise UserInputError(f"amplitudes must be a 1-D sequence of numbers in [-1, 1], got {amplitudes!r}")
-    h = Heaters() if heaters is None else heaters
-    if h.phase_range_rad < 2 * math.pi:
-        raise UserInputError(f"[heaters] v_max_V={h.v_max_V!r} reaches {h.phase_range_rad:.3g} rad; the output heater needs 2 pi")
-    theta = h.phases(h.volts_for_phase(2.0 * np.arccos(np.abs(a))))
-    sign = h.phases(h.volts_for_phase(np.mod(np.where(a < 0, math.pi, 0.0) - theta / 2, 2 * math.pi)))
-    return theta, sign
-
-
 def coherent_input_model(*, wl=WL0, n_ports=4, amplitudes=None, dac_bits=16, v_max_V=7.5, heater_length=320.0,
                          sign_length=100.0, path_length_um=0.0, wl0=WL0, neff=2.34, ng=3.4, loss_dB_cm=0.0,
-                         gc_loss_dB=0.0, gc_fwhm_um=0.06, mmi_fwhm_um=0.3, mmi_loss_dB=0.0,
+                         gc_loss_dB=0.0, gc_fwhm_um=0.06, mmi_fwhm_um=math.inf, mmi_loss_dB=0.0,
                          mmi_imbalance_dB=0.0, heater_loss_dB=0.0) -> sax.SDict:
     """The ``coherent_input`` cell: fibre -> o1..oN, amplitudes (default all 1) set through ``dac_bits`` DACs over [0, v_max_V].
 

@@ -1,4 +1,4 @@
-"""gdsfactory cells for the photonic mesh: heater MZI, phase-screen heater, tap detector, IO coupler, pad.
+"""gdsfactory cells for the photonic mesh: heater MZI, phase-screen heater, output photodetector, IO coupler, pad.
 
 Cell functions carry the ``ffzero_`` prefix, so a gdsfactory netlist names
 them ``ffzero_heater_mzi`` etc. and maps them to the models the PDK registers
@@ -18,6 +18,7 @@ from __future__ import annotations
 import gdsfactory as gf
 from gdsfactory.component import Component
 
+from ffzero_photonics.components.activation_cell import DEVICE_LABEL_LAYER, add_pad, add_wire
 from ffzero_photonics.errors import UserInputError
 
 __all__ = [
@@ -27,7 +28,7 @@ __all__ = [
     "ffzero_io_coupler",
     "ffzero_pad",
     "ffzero_phase_screen_heater",
-    "ffzero_tap_detector",
+    "ffzero_photodetector",
 ]
 
 ROUTING_XS = "metal_routing"
@@ -150,52 +151,33 @@ def ffzero_phase_screen_heater(
 
 
 @gf.cell
-def ffzero_tap_detector(
-    coupler_length: float = 4.0,
-    coupler_gap: float = 0.3,
-    detector_offset: float = 30.0,
-    modulator_length: float = 80.0,
-    pad_size: float = 20.0,
+def ffzero_photodetector(
+    pad_size: float = 30.0,
+    pad_pitch: float = 60.0,
+    label: str = "pd",
     cross_section: str = "strip",
 ) -> Component:
-    """Electro-optic activation between mesh layers: directional-coupler tap to a Ge photodetector, then a modulator heater.
+    """Output detector: a lead into a Ge photodiode whose contacts are wired to pads ``pd_k`` and ``pd_a`` above it.
 
-    A short directional coupler taps a few percent of the light up to the
-    detector; the through light passes the modulator heater whose drive is set
-    from the detector current. Detector and modulator each get two small pads
-    (``pd_a``, ``pd_k``, ``mod``, ``mod_gnd``) inside the cell. Optical ports: o1 in, o2 out.
+    Optical port o1 (west); the pads (flip-chip / probe, read by an off-chip TIA) are
+    labelled ``{label}_pd_k`` / ``{label}_pd_a`` and the diode ``label``. Its model is
+    ``cell_models.photodiode`` (an optical sink; the current is the readout's).
     """
+    if pad_pitch <= pad_size:
+        raise UserInputError(f"pad_pitch={pad_pitch!r} um must be > pad_size={pad_size!r} um")
     c = Component()
-    dc = c << gf.components.coupler(length=coupler_length, gap=coupler_gap, cross_section=cross_section)
-    sbend = c << gf.components.bend_s(size=(40.0, detector_offset), cross_section=cross_section)
-    sbend.connect("o1", dc.ports["o3"])
-    det = c << gf.components.ge_detector_straight_si_contacts()
-    det.connect("o1", sbend.ports["o2"])
-    pad_cell = ffzero_pad(size=(pad_size, pad_size))
-    lead = 20.0
-    for name, port, dy in (("pd_a", det.ports["top"], 1), ("pd_k", det.ports["bot"], -1)):
-        w = c << _wire(lead)
-        w.connect("e1", port, allow_width_mismatch=True)
-        p = c << pad_cell
-        p.move((w.ports["e2"].x + pad_size / 2, port.y + dy * (pad_size / 2 - port.width / 2 + 1.0)))
-        c.add_port(name, port=p.ports["pad"])
-
-    bypass = c << gf.components.straight(
-        length=det.ports["top"].x + lead + pad_size + 30.0 - dc.ports["o4"].x, cross_section=cross_section
-    )
-    bypass.connect("o1", dc.ports["o4"])
-    mod = c << gf.components.straight_heater_metal(length=modulator_length, cross_section=cross_section)
-    mod.connect("o1", bypass.ports["o2"])
-    out = c << gf.components.straight(length=20.0, cross_section=cross_section)
-    out.connect("o1", mod.ports["o2"])
-    for name, port in (("mod", mod.ports["l_e2"]), ("mod_gnd", mod.ports["r_e2"])):
-        w = c << _wire(lead / 2)
-        w.connect("e1", port, allow_width_mismatch=True)
-        p = c << pad_cell
-        p.move((w.ports["e2"].x, w.ports["e2"].y + pad_size / 2))
-        c.add_port(name, port=p.ports["pad"])
-    c.add_port("o1", port=dc.ports["o1"])
-    c.add_port("o2", port=out.ports["o2"])
+    lead = c.add_ref(gf.components.straight(length=10.0, cross_section=cross_section), name="lead")
+    pd = c.add_ref(gf.components.ge_detector_straight_si_contacts(), name="pd")
+    pd.connect("o1", lead.ports["o2"])
+    pd_n, pd_p = pd.ports["top"], pd.ports["bot"]
+    x_k = pd_n.x + 20.0
+    y_pads = pd.ymax + 20.0
+    add_wire(c, [(pd_n.x, pd_n.y), (x_k, pd_n.y), (x_k, y_pads)])
+    add_wire(c, [(pd_p.x, pd_p.y), (x_k + pad_pitch, pd_p.y), (x_k + pad_pitch, y_pads)])
+    add_pad(c, "pd_k", x_k, y_pads, pad_size, f"{label}_pd_k")
+    add_pad(c, "pd_a", x_k + pad_pitch, y_pads, pad_size, f"{label}_pd_a")
+    c.add_label(label, position=(pd.x, pd.y), layer=DEVICE_LABEL_LAYER)
+    c.add_port("o1", port=lead.ports["o1"])
     return c
 
 

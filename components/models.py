@@ -1,7 +1,10 @@
-"""sax models of the devices a photonic MZI mesh is made of.
+"""sax models of the devices a photonic MZI mesh is made of, each a function of wavelength.
 
 A model is a plain function: keyword-only physical parameters in, S-parameters
-(an ``SDict``) out. A circuit is data: :func:`mzi_netlist` is a netlist, and
+(an ``SDict``) out. Wavelength (``wl``, design ``wl0`` = 1.55 um): a waveguide's
+neff is linear in wl with group index ng; a heater's phase scales as wl0 / wl (it
+sets an index change, so the phase of a fixed drive falls with wl); a 2x2 MMI's
+coupling angle scales as wl / wl0 (its self-imaging length goes as 1 / wl). A circuit is data: :func:`mzi_netlist` is a netlist, and
 :data:`MODELS` lets any sax circuit use these devices by name.
 
 Port convention (gdsfactory style, numbered clockwise from the lower
@@ -27,6 +30,8 @@ __all__ = [
     "coupler",
     "detector_current",
     "heater",
+    "mmi2x2",
+    "mmi_coupling",
     "mzi",
     "mzi_netlist",
     "phase_from_power",
@@ -85,21 +90,42 @@ def waveguide(
     return _rename(sdict, _SIMPHONY_WAVEGUIDE_PORTS)
 
 
-def heater(*, wl: float = 1.55, phase: float = 0.0, loss_dB: float = 0.0) -> sax.SDict:
-    """Thermo-optic phase shifter: transmission ``exp(1j*phase)`` times the amplitude of ``loss_dB``.
+def heater(*, wl: float = 1.55, wl0: float = 1.55, phase: float = 0.0, loss_dB: float = 0.0) -> sax.SDict:
+    """Thermo-optic phase shifter: ``exp(1j * phase * wl0 / wl)`` times the amplitude of ``loss_dB``.
 
     ::
 
         o1 ==[~~~]== o2
 
+    ``phase`` is the phase the drive sets at the design wavelength ``wl0``; the
+    drive fixes an index change dn, so at ``wl`` the phase is 2 pi dn L / wl.
     The parameter is ``phase`` (not ``phi``) so that a global ``phi`` in a sax
     circuit call never reaches simphony's coupler, which has a ``phi`` argument.
-    ``wl`` is accepted so a global wavelength sweep broadcasts; the phase is the
-    one set at the operating wavelength.
     """
-    ones = jnp.ones_like(jnp.asarray(wl, dtype=float))
-    t = 10 ** (-loss_dB / 20) * jnp.exp(1j * phase) * ones
+    t = 10 ** (-loss_dB / 20) * jnp.exp(1j * phase * wl0 / jnp.asarray(wl, dtype=float))
     return sax.reciprocal({("o1", "o2"): t})
+
+
+def mmi_coupling(coupling, wl, wl0: float = 1.55):
+    """Cross power fraction at ``wl`` of a 2x2 MMI that crosses ``coupling`` at ``wl0``: sin^2(t0 wl / wl0).
+
+    The two-mode beat phase of the MMI goes as its length over the self-imaging
+    length L_pi = 4 n W^2 / (3 wl), i.e. as wl (t0 = arcsin sqrt(coupling)).
+    """
+    t0 = jnp.arcsin(jnp.sqrt(jnp.asarray(coupling, dtype=float)))
+    return jnp.sin(t0 * jnp.asarray(wl, dtype=float) / wl0) ** 2
+
+
+def mmi2x2(
+    *, wl: float = 1.55, wl0: float = 1.55, coupling: float = 0.5, loss_dB: float = 0.0, fwhm_um: float = math.inf
+) -> sax.SDict:
+    """2x2 MMI (gdsfactory ``mmi2x2`` ports, :func:`coupler` convention) crossing :func:`mmi_coupling` at ``wl``.
+
+    ``loss_dB`` is the excess loss at ``wl0``; ``fwhm_um`` the full width of its
+    Gaussian power band (infinite: lossless at every wavelength).
+    """
+    envelope = jnp.exp(-2.0 * math.log(2.0) * ((jnp.asarray(wl, dtype=float) - wl0) / fwhm_um) ** 2)
+    return {k: v * envelope for k, v in coupler(wl=wl, coupling=mmi_coupling(coupling, wl, wl0), loss_dB=loss_dB).items()}
 
 
 def phase_from_power(power_mW, *, p_pi_mW: float = 20.0, phase0: float = 0.0):
@@ -138,7 +164,7 @@ def detector_current(power, *, responsivity_A_W: float = 1.0):
 
 
 def mzi_netlist() -> dict:
-    """Netlist of an MZI: input coupler, internal heater on the upper arm, output coupler.
+    """Netlist of the drawn MZI: input 2x2 MMI, internal heater on the upper arm, output 2x2 MMI.
 
     ::
 
@@ -151,9 +177,9 @@ def mzi_netlist() -> dict:
     return {
         "instances": {
             "ps_ext": {"component": "heater"},
-            "cp_in": {"component": "coupler"},
+            "cp_in": {"component": "mmi2x2"},
             "ps_int": {"component": "heater"},
-            "cp_out": {"component": "coupler"},
+            "cp_out": {"component": "mmi2x2"},
         },
         "connections": {
             "ps_ext,o2": "cp_in,o2",
@@ -174,7 +200,7 @@ def mzi_netlist() -> dict:
 def _mzi_circuit():
     """The MZI netlist compiled once by sax and jitted (~25 us per call instead of ~5 ms eager)."""
     circuit, _ = sax.circuit(
-        mzi_netlist(), models={"coupler": coupler, "heater": heater}, backend="filipsson_gunnar"
+        mzi_netlist(), models={"mmi2x2": mmi2x2, "heater": heater}, backend="filipsson_gunnar"
     )
     return jax.jit(circuit)
 
@@ -182,6 +208,7 @@ def _mzi_circuit():
 def mzi(
     *,
     wl: float = 1.55,
+    wl0: float = 1.55,
     theta: float = 0.0,
     phi: float = 0.0,
     coupling: float = 0.5,
@@ -196,17 +223,18 @@ def mzi(
                    [coupler]           [coupler]
         o1 -------/         \\---------/         \\- o4
 
-    theta = 0 is full cross, theta = pi is bar. ``coupling`` is the input
-    coupler's (and, unless ``coupling_out`` is given, the output coupler's)
-    power coupling; ``loss_dB`` is the whole MZI's insertion loss, split evenly
-    over the two couplers.
+    theta = 0 is full cross, theta = pi is bar (at ``wl0``). The couplers are the
+    drawn 2x2 MMIs (:func:`mmi2x2`); ``coupling`` is the input MMI's (and, unless
+    ``coupling_out`` is given, the output MMI's) power coupling at ``wl0``;
+    ``loss_dB`` is the whole MZI's insertion loss, split evenly over the two MMIs.
+    Heater phases are set at ``wl0`` and scale as wl0 / wl.
     """
     c_out = coupling if coupling_out is None else coupling_out
     return _mzi_circuit()(
-        ps_ext={"wl": wl, "phase": phi},
-        cp_in={"wl": wl, "coupling": coupling, "loss_dB": loss_dB / 2},
-        ps_int={"wl": wl, "phase": theta},
-        cp_out={"wl": wl, "coupling": c_out, "loss_dB": loss_dB / 2},
+        ps_ext={"wl": wl, "wl0": wl0, "phase": phi},
+        cp_in={"wl": wl, "wl0": wl0, "coupling": coupling, "loss_dB": loss_dB / 2},
+        ps_int={"wl": wl, "wl0": wl0, "phase": theta},
+        cp_out={"wl": wl, "wl0": wl0, "coupling": c_out, "loss_dB": loss_dB / 2},
     )
 
 
@@ -214,5 +242,6 @@ MODELS: dict[str, sax.Model] = {
     "coupler": coupler,
     "waveguide": waveguide,
     "heater": heater,
+    "mmi2x2": mmi2x2,
     "mzi": mzi,
 }

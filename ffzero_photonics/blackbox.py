@@ -21,8 +21,12 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
+from .errors import UserInputError
+
 PERIODIC = "periodic"
 REAL = "real"
+INTERVAL = "interval"
+DOMAINS = (REAL, PERIODIC, INTERVAL)
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,18 @@ class LayerInfo:
 
     n_params: int
     out_shape: tuple[int, ...]
-    domain: str = REAL  # "real" or "periodic"
+    domain: str = REAL  # "real", "periodic" or "interval"
     period: float = 2 * np.pi  # only for periodic parameters
     readout: str = "activation"  # "activation" (any real vector) or "power" (non-negative)
     param_names: tuple[str, ...] | None = None
+    low: float | None = None  # only for interval parameters: every parameter lies in [low, high]
+    high: float | None = None
+
+    def __post_init__(self):
+        if self.domain not in DOMAINS:
+            raise ValueError(f"LayerInfo.domain must be one of {', '.join(DOMAINS)}, got {self.domain!r}")
+        if self.domain == INTERVAL and not (self.low is not None and self.high is not None and self.low < self.high):
+            raise ValueError(f"an interval domain needs low < high, got low={self.low!r}, high={self.high!r}")
 
     @property
     def out_dim(self) -> int:
@@ -119,6 +131,19 @@ class DifferentiableTwin(Protocol):
 
 
 @runtime_checkable
+class CompiledMeasurement(Protocol):
+    """Optional: a system whose measurement is a pure jax function, for the compiled DD engine (``backend="jax"``)."""
+
+    def compiled_query(self, params: list[Any], x: Any, layer: int) -> Any:
+        """What ``query`` measures for ``params[l]`` (P_l,) or (M, P_l), layers 0..layer: (M, B, *out_shape).
+
+        Pure and jit-able, counts nothing (the caller records the cost ``query`` would). An instance whose
+        measurement has noise or hidden state (a drifting chip, a remote one) raises NotImplementedError when traced.
+        """
+        ...
+
+
+@runtime_checkable
 class PersistentModel(Protocol):
     """A system that can be saved as a JSON-able config and rebuilt from it (what run directories store).
 
@@ -200,6 +225,8 @@ def check_settings(
             raise ValueError(
                 f"settings for layer {l} must have shape (M, {infos[l].n_params}), got {np.shape(value)}"
             )
+        if infos[l].domain == INTERVAL:
+            check_interval(infos[l], arr, f"settings for layer {l}")
         if m is not None and arr.shape[0] != m:
             raise ValueError("all candidate settings in one query must share M")
         m = arr.shape[0]
@@ -216,11 +243,27 @@ def check_inputs(x: np.ndarray, n_inputs: int) -> np.ndarray:
 
 
 def wrap_params(info: LayerInfo, params: np.ndarray) -> np.ndarray:
-    """Map parameters into their domain (phases wrap into [0, period))."""
+    """Map parameters into their domain: phases wrap into [0, period); interval parameters must already lie in it."""
     params = np.asarray(params, dtype=float)
     if info.domain == PERIODIC:
         return np.mod(params, info.period)
+    if info.domain == INTERVAL:
+        check_interval(info, params)
     return params
+
+
+def project_params(info: LayerInfo, params: np.ndarray) -> np.ndarray:
+    """The nearest parameters inside the layer's domain: interval parameters clipped to [low, high], others as given."""
+    params = np.asarray(params, dtype=float)
+    return np.clip(params, info.low, info.high) if info.domain == INTERVAL else params
+
+
+def check_interval(info: LayerInfo, params: np.ndarray, what: str = "parameters") -> None:
+    """Refuse interval parameters outside [low, high] (never wrapped, never clipped silently)."""
+    params = np.asarray(params, dtype=float)
+    if params.size and (params.min() < info.low or params.max() > info.high):
+        bad = params.min() if params.min() < info.low else params.max()
+        raise UserInputError(f"{what} must lie in [{info.low:g}, {info.high:g}], got {bad!r}")
 
 
 @dataclass

@@ -12,9 +12,10 @@ from the layout's netlist::
 A polite plugin: the PDK extends gdsfactory's generic PDK (its layers,
 cross-sections and cells are what the project cells are drawn with) and adds
 only names of its own (``ffzero_*``): every project cell, and a model under the
-cell's name (or the cell is listed in :data:`LAYOUT_ONLY`), plus the device
-models ``ffzero_mzi``, ``ffzero_heater``, ``ffzero_coupler``,
-``ffzero_waveguide``. No gdsfactory cell gets a model from activating it.
+cell's name (or the cell is listed in :data:`LAYOUT_ONLY`) -- the EO activation,
+coherent input and photodetector cells with the models their drawings simulate to
+(``components.cell_models``) -- plus the device models ``ffzero_mzi``,
+``ffzero_heater``, ``ffzero_coupler``, ``ffzero_mmi2x2``, ``ffzero_waveguide``. No gdsfactory cell gets a model from activating it.
 Routing primitives (:data:`ROUTE_CELLS`) without a model of their own are
 simulated by :func:`optical_netlist` as ``ffzero_waveguide`` of their routed
 length. The PDK lives above ``components`` and ``layouts`` because its
@@ -24,7 +25,7 @@ length. The PDK lives above ``components`` and ``layouts`` because its
 from __future__ import annotations
 
 import functools
-import math
+import inspect
 import re
 from functools import cache
 
@@ -34,12 +35,16 @@ import sax
 from gdsfactory.component import Component
 
 from ffzero_photonics import __version__
+from ffzero_photonics.components import cell_models as _cell_models
 from ffzero_photonics.components import cells as _cells
 from ffzero_photonics.components import models as _models
+from ffzero_photonics.components.activation_cell import ffzero_eo_activation
+from ffzero_photonics.components.input_cells import ffzero_coherent_input
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.layouts.mesh_layout import mesh_layout
 from ffzero_photonics.photonic.compiled import CompiledMesh
 from ffzero_photonics.photonic.mesh_spec import build_mesh
+from ffzero_photonics.photonic.netlist import compiled_at_wavelength
 
 __all__ = [
     "CELLS",
@@ -53,7 +58,6 @@ __all__ = [
     "mesh_model",
     "model_ports",
     "optical_netlist",
-    "tap_detector_model",
 ]
 
 
@@ -87,38 +91,28 @@ def mesh_model(
     coupling: float = 0.5,
     mzi_loss_dB: float = 0.0,
 ) -> sax.SDict:
-    """A whole mesh on ports ``in{k}``/``out{k}``: ``phases`` (MeshSpec order, default all zero) -> U[out, in].
+    """A whole mesh on ports ``in{k}``/``out{k}``: ``phases`` (MeshSpec order, set at 1.55 um, default all zero) -> U[out, in].
 
-    Evaluated with the compiled mesh (jax, differentiable in ``phases``);
-    ``topology`` and ``n_ports`` are static. Routes and IO couplers are ideal.
+    Evaluated with the compiled mesh (jax, differentiable in ``phases``) at the scalar
+    wavelength ``wl``: heater phases scale as 1.55 / wl and the MMIs split as
+    ``models.mmi_coupling`` (``photonic.netlist.compiled_at_wavelength``). ``topology`` and
+    ``n_ports`` are static. Routes and IO couplers are ideal.
     """
     spec = build_mesh(str(topology), int(n_ports))
     params = jnp.zeros(spec.n_params) if phases is None else jnp.asarray(phases, dtype=float)
     if params.shape != (spec.n_params,):
         raise UserInputError(f"phases must have shape ({spec.n_params},) for a {topology} mesh with N={n_ports}, got {params.shape}")
-    u = _compiled(spec.topology, spec.n_ports, float(coupling), float(mzi_loss_dB)).unitary_jax(params)
-    ones = jnp.ones_like(jnp.asarray(wl, dtype=float))
+    if jnp.ndim(wl) != 0:
+        raise UserInputError(f"ffzero_mesh takes one wavelength per call, got wl of shape {jnp.shape(wl)}")
+    scale, kwargs = compiled_at_wavelength(spec, 1.0, float(wl), coupling=float(coupling))
+    u = _compiled(spec.topology, spec.n_ports, float(kwargs["coupling"][0, 0]), float(mzi_loss_dB)).unitary_jax(params * scale)
     n = spec.n_ports
-    return sax.reciprocal({(f"in{i}", f"out{o}"): u[o, i] * ones for i in range(n) for o in range(n)})
+    return sax.reciprocal({(f"in{i}", f"out{o}"): u[o, i] for i in range(n) for o in range(n)})
 
 
 @cache
 def _compiled(topology: str, n_ports: int, coupling: float, mzi_loss_dB: float) -> CompiledMesh:
     return CompiledMesh(build_mesh(topology, n_ports), coupling=coupling, mzi_loss_dB=mzi_loss_dB)
-
-
-def tap_detector_model(*, wl: float = 1.55, tap: float = 0.1, phase: float = 0.0) -> sax.SDict:
-    """The electro-optic activation cell at a fixed modulator ``phase``: o1 -> o2 = sqrt(1-tap) cos(phase) e^{-i phase}.
-
-    The activation's nonlinearity is ``phase`` following the tapped power
-    (``photonic.activation.EOActivation``); for a given drive the cell is this
-    linear two-port. ``tap`` is the power fraction sent to the detector.
-    """
-    if not 0.0 <= float(tap) < 1.0:
-        raise UserInputError(f"tap is a power fraction in [0, 1), got {tap!r}")
-    ones = jnp.ones_like(jnp.asarray(wl, dtype=float))
-    t = math.sqrt(1.0 - float(tap)) * jnp.cos(phase) * jnp.exp(-1j * phase) * ones
-    return sax.reciprocal({("o1", "o2"): t})
 
 
 def io_coupler_model(*, wl: float = 1.55, loss_dB: float = 0.0) -> sax.SDict:
@@ -130,7 +124,9 @@ def io_coupler_model(*, wl: float = 1.55, loss_dB: float = 0.0) -> sax.SDict:
 CELLS: dict = {
     "ffzero_heater_mzi": _cells.ffzero_heater_mzi,
     "ffzero_phase_screen_heater": _cells.ffzero_phase_screen_heater,
-    "ffzero_tap_detector": _cells.ffzero_tap_detector,
+    "ffzero_eo_activation": ffzero_eo_activation,
+    "ffzero_coherent_input": ffzero_coherent_input,
+    "ffzero_photodetector": _cells.ffzero_photodetector,
     "ffzero_io_coupler": _cells.ffzero_io_coupler,
     "ffzero_pad": _cells.ffzero_pad,
     "ffzero_mesh": ffzero_mesh,
@@ -143,12 +139,15 @@ LAYOUT_ONLY: tuple[str, ...] = ("ffzero_pad",)
 MODELS: dict = {
     "ffzero_heater_mzi": _models.mzi,
     "ffzero_phase_screen_heater": _models.heater,
-    "ffzero_tap_detector": tap_detector_model,
+    "ffzero_eo_activation": _cell_models.eo_activation_model,
+    "ffzero_coherent_input": _cell_models.coherent_input_model,
+    "ffzero_photodetector": _cell_models.photodiode,
     "ffzero_io_coupler": io_coupler_model,
     "ffzero_mesh": mesh_model,
     **{f"ffzero_{name}": model for name, model in _models.MODELS.items()},
 }
-"""Cell name -> sax model, and the device models ``ffzero_mzi``, ``ffzero_heater``, ``ffzero_coupler``, ``ffzero_waveguide``."""
+"""Cell name -> sax model, and the device models ``ffzero_mzi``, ``ffzero_heater``, ``ffzero_coupler``, ``ffzero_mmi2x2``,
+``ffzero_waveguide``."""
 
 ROUTE_CELLS: tuple[str, ...] = ("straight", "bend_euler", "bend_circular", "bend_s")
 """gdsfactory routing primitives :func:`optical_netlist` simulates as ``ffzero_waveguide`` when no model of theirs is given."""
@@ -192,7 +191,8 @@ def optical_netlist(netlist: dict, models: dict | None = None) -> dict:
     (:data:`ROUTE_CELLS`) without a model in ``models`` become ``ffzero_waveguide``
     instances of their routed length (``info["length"]``). ``ffzero_mesh``
     instances become ``ffzero_mesh_{topology}_{N}``, registered in ``models`` on
-    first use (sax fixes a model's ports from its defaults).
+    first use (sax fixes a model's ports from its defaults); ``ffzero_coherent_input`` likewise per N.
+    Activation and coherent-input instances carry their drawn route length (``info["path_length_um"]``).
     """
     models = PDK.models if models is None else models
     instances = netlist.get("instances", {})
@@ -221,11 +221,34 @@ def _is_route(inst, models: dict) -> bool:
     return _component(inst) in ROUTE_CELLS and _component(inst) not in models
 
 
+_DRAWN_CELL_MODELS = {"ffzero_eo_activation": _cell_models.eo_activation_model,
+                      "ffzero_coherent_input": _cell_models.coherent_input_model}
+
+
+def _drawn_cell(inst, models: dict):
+    """An activation / coherent-input instance with its drawn route length (``info``) and, for the input, its N fixed."""
+    settings = dict(inst.get("settings", {}))
+    model = _DRAWN_CELL_MODELS[_component(inst)]
+    accepted = inspect.signature(model).parameters
+    kept = {k: v for k, v in settings.items() if k in accepted}
+    kept["path_length_um"] = float(inst.get("info", {}).get("path_length_um", 0.0))
+    if _component(inst) != "ffzero_coherent_input":
+        return {**inst, "settings": kept}
+    n = int(kept.pop("n_ports", 4))
+    name = f"ffzero_coherent_input_{n}"
+    if name not in models:
+        models[name] = functools.partial(model, n_ports=n)
+    return {**inst, "component": name, "settings": kept}
+
+
 def _specialize(inst, models: dict):
-    """A routing primitive as a waveguide of its length; an ``ffzero_mesh`` as a per-(topology, N) model."""
+    """A routing primitive as a waveguide of its length; an ``ffzero_mesh`` as a per-(topology, N) model; drawn cells
+    with their route lengths."""
     if _is_route(inst, models):
         length = float(inst.get("info", {}).get("length", 0.0)) if isinstance(inst, dict) else 0.0
         return {"component": "ffzero_waveguide", "settings": {"length": length}}
+    if isinstance(inst, dict) and _component(inst) in _DRAWN_CELL_MODELS and models.get(_component(inst)) is _DRAWN_CELL_MODELS[_component(inst)]:
+        return _drawn_cell(inst, models)
     if _component(inst) != "ffzero_mesh":
         return inst
     settings = dict(inst.get("settings", {}))

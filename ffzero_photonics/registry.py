@@ -73,7 +73,8 @@ class ModelEntry:
     defaults for this kind (``TrainConfig`` fields, e.g. ``{"eps": 0.3}``). ``model_types`` names the
     classes ``build`` returns (``"module:Class"``) so ``Trainer.fit`` finds the recipe of a model built in
     Python. ``standardize`` is the default input scaling of its data; ``more_options`` lets ``build``
-    take keyword options beyond ``options`` (passed through unchecked).
+    take keyword options beyond ``options`` (passed through unchecked). ``figures(model, out_dir, data)``,
+    when given, writes this kind's own figures into a finished run directory.
     """
 
     name: str
@@ -85,6 +86,7 @@ class ModelEntry:
     model_types: tuple[str, ...] = ()
     standardize: bool = True
     more_options: bool = False
+    figures: Callable[[Any, Any, Any], None] | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.name, str) and self.name and self.name.replace("-", "_").isidentifier()):
@@ -92,6 +94,8 @@ class ModelEntry:
         for attr in ("build", "from_config"):
             if not callable(getattr(self, attr)):
                 raise UserInputError(f"model {self.name!r}: {attr} must be callable, got {getattr(self, attr)!r}")
+        if self.figures is not None and not callable(self.figures):
+            raise UserInputError(f"model {self.name!r}: figures must be callable or None, got {self.figures!r}")
         object.__setattr__(self, "options", tuple(self.options))
         if not all(isinstance(o, OptionSpec) for o in self.options):
             raise UserInputError(f"model {self.name!r}: options must be OptionSpec instances")
@@ -196,6 +200,7 @@ MLP = "ffzero_photonics.digital.mlp:MLP"
 CNN = "ffzero_photonics.digital.cnn:CNN"
 PHOTONIC_CHIP = "ffzero_photonics.photonic.chip:PhotonicChip"
 REMOTE_CHIP = "ffzero_photonics.lab.client:RemoteChip"
+CHIP_VIEWS = "ffzero_photonics.runs.chip_views:write_chip_views"
 ACTIVATIONS = ("tanh", "relu", "leaky_relu", "gelu", "sigmoid", "none")
 MLP_HIDDEN = (100, 100, 100)
 CNN_CHANNELS = (4, 4)
@@ -230,13 +235,27 @@ def _build_photonic(data: Any, *, seed: int = 0, **options: Any):
     if timeout is not None:
         raise UserInputError("--chip-timeout applies to a served chip only; give --chip tcp://HOST:PORT")
     options.pop("chip", None)
-    return _class(PHOTONIC_CHIP).for_data(data, seed=seed, **options)
+    model = options.pop("model", "paper")
+    if model not in ("paper", "physical"):
+        raise UserInputError(f"[chip] model must be paper or physical, got {model!r}")
+    if model == "physical":
+        options.setdefault("physics", {})
+    from .chip_factory import with_layout  # sits above photonic and layouts
+
+    return _class(PHOTONIC_CHIP).for_data(data, seed=seed, **with_layout(options))
+
+
+def _photonic_figures(model: Any, out_dir: Any, data: Any) -> None:
+    """The chip views of a photonic run directory (mesh drive, power flow, |U|^2, layout); none for a served chip."""
+    _class(CHIP_VIEWS)(model, out_dir, data)
 
 
 def _photonic_from_config(config: Mapping[str, Any]):
     if "url" in config:
         return _class(REMOTE_CHIP).from_config(dict(config))  # refuses a served chip with another fingerprint
-    return _class(PHOTONIC_CHIP).from_config(dict(config))
+    from .chip_factory import with_layout
+
+    return _class(PHOTONIC_CHIP).from_config(with_layout(config))
 
 
 BUILTIN_MODELS: dict[str, ModelEntry] = {
@@ -276,5 +295,6 @@ BUILTIN_MODELS: dict[str, ModelEntry] = {
         model_types=(PHOTONIC_CHIP, REMOTE_CHIP, "ffzero_photonics.lab.instrument:InstrumentChip"),
         standardize=False,  # image inputs are pixel powers on the input ports
         more_options=True,  # any PhotonicChip keyword (nonideal, wavelength_um, instance_seed, ... from a chip config)
+        figures=_photonic_figures,
     ),
 }

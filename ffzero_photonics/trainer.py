@@ -18,9 +18,10 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
-from .blackbox import DifferentiableTwin, LayeredBlackBox, QueryCounter
+from .blackbox import INTERVAL, DifferentiableTwin, LayeredBlackBox, QueryCounter, project_params
 from .errors import UserInputError
-from .method.estimators import DIRECTIONS, SCHEMES, directional_gradient
+from .method.engine_jax import BACKENDS, CompiledDD, require_compiled_measurement
+from .method.estimators import DIRECTIONS, SCHEMES, directional_gradient, sample_directions
 from .method.losses import LOSSES
 from .method.objectives import LayerObjective, build_objectives
 from .method.optim import OPTIMIZERS, SCHEDULES, Stepper, make_optimizer
@@ -42,6 +43,7 @@ PARADIGM_DEFAULTS: dict[str, dict[str, Any]] = {
     "bp-ad": {**_COMMON, "epochs": 200, "lr": 3e-3},
 }
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "eps", "optimizer", "schedule")
+MAX_COMPILED_STEPS = 256  # steps per compiled call: bounds the batches copied to the device at once
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,11 @@ class TrainConfig:
     seed: int = 0
     eval_train_max: int = 2000
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: after every epoch only)
+    backend: str = "numpy"  # DD engine: "numpy" (query by query) or "jax" (compiled; the model needs compiled_query)
 
     def __post_init__(self) -> None:
         _choice("paradigm", self.paradigm, PARADIGMS)
+        _choice("backend", self.backend, BACKENDS)
         _choice("scheme", self.scheme, SCHEMES)
         _choice("directions", self.directions, DIRECTIONS)
         _choice("optimizer", self.optimizer, OPTIMIZERS, unset_ok=True)
@@ -188,6 +192,8 @@ class Trainer:
             raise UserInputError(
                 f"paradigm {cfg.paradigm!r} needs a differentiable twin; {type(model).__name__} has none"
             )
+        if cfg.backend == "jax" and not AUTODIFF[cfg.paradigm]:
+            require_compiled_measurement(model)
         if data.X_train.shape[1] != model.n_inputs:
             raise UserInputError(
                 f"the model takes {model.n_inputs} inputs but the data has {data.X_train.shape[1]} features"
@@ -218,19 +224,23 @@ class Trainer:
                         self._partial = None
                     else:
                         perm, first_batch, losses = self._rng.permutation(n_train), 0, []
-                    for b in range(first_batch, n_batches):
-                        idx = perm[b * bs : (b + 1) * bs]
-                        before = model.counter.snapshot()
-                        losses.append(step(data.X_train[idx], targets[idx]))
-                        self._add_cost(model, before, step, len(idx))
-                        bar.update(1)
-                        if on_step is not None and cfg.checkpoint_every and (b + 1) % cfg.checkpoint_every == 0 \
-                                and b + 1 < n_batches:
-                            self._opt_leaves = step.stepper.state_leaves()
-                            self._partial = (perm, b + 1, list(losses))
-                            self._elapsed = time.perf_counter() - t0
-                            on_step(self)
-                            self._partial = None
+                    if step.engine is not None:
+                        self._compiled_batches(step, model, data.X_train, targets, perm, (first_batch, n_batches, bs),
+                                               losses, bar, on_step, t0)
+                    else:
+                        for b in range(first_batch, n_batches):
+                            idx = perm[b * bs : (b + 1) * bs]
+                            before = model.counter.snapshot()
+                            losses.append(step(data.X_train[idx], targets[idx]))
+                            self._add_cost(model, before, step, len(idx))
+                            bar.update(1)
+                            if on_step is not None and cfg.checkpoint_every and (b + 1) % cfg.checkpoint_every == 0 \
+                                    and b + 1 < n_batches:
+                                self._opt_leaves = step.stepper.state_leaves()
+                                self._partial = (perm, b + 1, list(losses))
+                                self._elapsed = time.perf_counter() - t0
+                                on_step(self)
+                                self._partial = None
                     self._opt_leaves = step.stepper.state_leaves()
                     self._position = (s, epoch + 1) if epoch + 1 < cfg.epochs else (s + 1, 0)
                     row = self._epoch_row(model, data, readout, s, epoch, float(np.mean(losses)), val_cache)
@@ -337,8 +347,17 @@ class Trainer:
         def split(flat):
             return {l: flat[..., offsets[i] : offsets[i + 1]] for i, l in enumerate(trainable)}
 
+        infos = [model.layer_info(l) for l in trainable]
+        bounded = any(info.domain == INTERVAL for info in infos)
+
+        def project(flat):
+            """Candidates and updates clipped into bounded (interval) domains; other domains untouched."""
+            if not bounded:
+                return flat
+            return np.concatenate([project_params(info, p) for info, p in zip(infos, split(flat).values())], axis=-1)
+
         def commit(theta):
-            for l, p in split(theta).items():
+            for l, p in split(project(theta)).items():
                 model.set_params(l, p)
 
         def current():
@@ -361,7 +380,7 @@ class Trainer:
                 theta = current()
 
                 def losses(cand):
-                    out = model.query(xb, readout, split(cand))
+                    out = model.query(xb, readout, split(project(cand)))
                     return objective.losses(np, out, tb)
 
                 est = directional_gradient(
@@ -371,9 +390,49 @@ class Trainer:
                 commit(stepper.step(theta, est.grad))
                 return est.loss
 
+        step.engine = None
+        if cfg.backend == "jax" and not AUTODIFF[cfg.paradigm]:
+            engine = CompiledDD(model, objective, trainable, readout, tx, eps=cfg.eps, n_dirs=cfg.n_dirs,
+                                scheme=cfg.scheme, directions=cfg.directions)
+
+            def run_compiled(xs, ts, us):
+                """S steps in one compiled call; returns their losses."""
+                committed = [model.get_params(l) for l in range(readout + 1)]
+                theta, stepper.state, loss = engine.run(current(), stepper.state, committed, xs, ts, us)
+                commit(theta)
+                return [float(v) for v in loss]
+
+            step.engine, step.run_compiled = engine, run_compiled
         step.stepper = stepper
         step.depth = readout + 1
         return step
+
+    def _compiled_batches(self, step, model, X, targets, perm, batches, losses, bar, on_step, t0) -> None:
+        """Batches first..n-1 of an epoch on the compiled engine, in runs that end where a checkpoint is due.
+
+        Directions come from the trainer's rng in the numpy path's order; each step records the cost its query would.
+        """
+        cfg, engine = self.config, step.engine
+        first, n_batches, bs = batches
+        every = cfg.checkpoint_every if on_step is not None else 0
+        b = first
+        while b < n_batches:
+            end = min(n_batches, b + MAX_COMPILED_STEPS, (b // every + 1) * every if every else n_batches)
+            idx = perm[b * bs : end * bs].reshape(end - b, bs)
+            us = np.stack([sample_directions(self._rng, cfg.n_dirs, engine.dim, cfg.directions) for _ in range(end - b)])
+            losses.extend(step.run_compiled(X[idx], targets[idx], us))
+            for _ in range(end - b):
+                before = model.counter.snapshot()
+                model.counter.record(engine.n_settings, bs, step.depth)
+                self._add_cost(model, before, step, bs)
+            bar.update(end - b)
+            b = end
+            if every and b % every == 0 and b < n_batches:
+                self._opt_leaves = step.stepper.state_leaves()
+                self._partial = (perm, b, list(losses))
+                self._elapsed = time.perf_counter() - t0
+                on_step(self)
+                self._partial = None
 
     def _add_cost(self, model, before: dict[str, int], step, batch: int) -> None:
         if AUTODIFF[self.config.paradigm]:

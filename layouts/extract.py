@@ -6,7 +6,8 @@ The one extractor of the project: LVS (:mod:`.lvs`), post-layout verification
 From the geometry (a Component in memory or a GDS read back with
 :func:`read_gds`; kfactory stores each cell's ports, info and function name in
 the file): every element instance (``ffzero_heater_mzi``, ``ffzero_phase_screen_heater``,
-``ffzero_tap_detector``, ``ffzero_io_coupler``, ``ffzero_pad``) and its placement;
+``ffzero_eo_activation``, ``ffzero_coherent_input``, ``ffzero_photodetector``,
+``ffzero_io_coupler``, ``ffzero_pad``) and its placement;
 the optical connectivity of the placed ports through the route instances
 (straights, bends) with each route's length; the heater labels (66, 0) and
 pad labels (66, 1); the routing metal (49, 0) merged into islands.
@@ -30,6 +31,7 @@ from ffzero_photonics.layouts.readback import read_gds
 from ffzero_photonics.photonic.mesh_spec import MeshSpec
 
 __all__ = [
+    "ENDPOINT_KINDS",
     "HEATER_ROLES",
     "Islands",
     "LayerCircuit",
@@ -50,23 +52,27 @@ __all__ = [
 _KIND_BY_FUNCTION = {
     "ffzero_heater_mzi": "mzi",
     "ffzero_phase_screen_heater": "heater",
-    "ffzero_tap_detector": "tap",
+    "ffzero_eo_activation": "activation",
+    "ffzero_coherent_input": "input",
+    "ffzero_photodetector": "detector",
     "ffzero_io_coupler": "io",
     "ffzero_pad": "pad",
     # cell functions of GDS files written before the ffzero_ prefix
     "heater_mzi": "mzi",
     "phase_screen_heater": "heater",
-    "tap_detector": "tap",
     "io_coupler": "io",
     "pad": "pad",
 }
+ENDPOINT_KINDS = ("io", "input", "detector")
+"""Element kinds where light enters or leaves the meshes: fibre couplers, the coherent input, output detectors."""
 HEATER_ROLES = {"mzi": ("theta", "phi"), "heater": ("phi",)}
 """Heater roles of each element kind: the names of its signal ports and, with ``_center``, of its info keys."""
 _POS_TOL_UM = 0.01
 
 
 def element_kind(cell) -> str | None:
-    """``"mzi"``, ``"heater"``, ``"tap"``, ``"io"`` or ``"pad"`` for a project cell (by function, else name), else None."""
+    """``"mzi"``, ``"heater"``, ``"activation"``, ``"input"``, ``"detector"``, ``"io"`` or ``"pad"`` for a project
+    cell (by function, else name), else None."""
     if cell.function_name:
         return _KIND_BY_FUNCTION.get(cell.function_name)
     name = cell.name
@@ -74,9 +80,17 @@ def element_kind(cell) -> str | None:
 
 
 def is_output(node: str, kind: str) -> bool:
-    """Whether ``"inst,port"`` is an output port of an element of ``kind`` (MZI o3/o4, two-ports o2)."""
+    """Whether ``"inst,port"`` is an output port of an element of ``kind`` (MZI o3/o4, input all, detector none, two-ports o2)."""
     port = node.split(",")[1]
+    if kind in ("input", "detector"):
+        return kind == "input"
     return port in ("o3", "o4") if kind == "mzi" else port == "o2"
+
+
+def _endpoint_key(node: str, kind: str) -> str:
+    """External port name of an endpoint: its instance (``in{k}``/``out{k}``), or ``in{k}`` for the input's o{k+1}."""
+    inst, port = node.split(",")
+    return f"in{int(port[1:]) - 1}" if kind == "input" else inst
 
 
 def _is_optical(node: str) -> bool:
@@ -90,12 +104,13 @@ def _is_optical(node: str) -> bool:
 def layout_netlist(component: Component) -> dict:
     """Optical connectivity of a layout, extracted with ``component.get_netlist()``, routes collapsed.
 
-    Returns a sax-style dict: ``instances`` {name: {"component": "mzi"|"heater"|"tap"}},
+    Returns a sax-style dict: ``instances`` {name: {"component": "mzi"|"heater"|"activation"}},
     ``connections`` {"a,o3": "b,o2"} between element ports (the waveguide
-    straights and bends of each route removed), ``ports`` {io coupler: "inst,port"}
-    for the element reached from each IO coupler, ``lengths`` {"a,o3": µm} the
-    routed length of each connection, ``port_lengths`` {io coupler: µm} those of
-    the IO routes, and ``warnings``: ports that touch more than one other port
+    straights and bends of each route removed), ``ports`` {"in{k}"/"out{k}": "inst,port"}
+    for the element reached from each endpoint (IO coupler, coherent-input output, detector),
+    ``endpoints`` {"in{k}": "input,o{k+1}"} the endpoint port itself, ``lengths``
+    {"a,o3": µm} the routed length of each connection, ``port_lengths`` {"in{k}": µm} those
+    of the endpoint routes, and ``warnings``: ports that touch more than one other port
     (overlapping routes).
     """
     net = component.get_netlist(on_dangling_port="ignore", on_multi_connect="ignore")
@@ -139,10 +154,11 @@ def layout_netlist(component: Component) -> dict:
             node = others[0]
             seen.add(node)
 
-    instances = {name: {"component": kind} for name, kind in kinds.items() if kind in ("mzi", "heater", "tap")}
+    instances = {name: {"component": kind} for name, kind in kinds.items() if kind in ("mzi", "heater", "activation")}
     connections: dict[str, str] = {}
     route_lengths: dict[str, float] = {}
     ports: dict[str, str] = {}
+    endpoints: dict[str, str] = {}
     port_lengths: dict[str, float] = {}
     done: set[str] = set()
     for node in sorted(adjacency):
@@ -154,11 +170,11 @@ def layout_netlist(component: Component) -> dict:
         if other is None:
             continue
         done.update((node, other))
-        other_inst = other.split(",")[0]
-        if kind == "io":
-            ports[inst], port_lengths[inst] = other, length
-        elif kinds[other_inst] == "io":
-            ports[other_inst], port_lengths[other_inst] = node, length
+        other_kind = kinds[other.split(",")[0]]
+        if kind in ENDPOINT_KINDS or other_kind in ENDPOINT_KINDS:
+            end, element = (node, other) if kind in ENDPOINT_KINDS else (other, node)
+            key = _endpoint_key(end, kind if end == node else other_kind)
+            ports[key], endpoints[key], port_lengths[key] = element, end, length
         else:
             a, b = (node, other) if is_output(node, kind) else (other, node)
             connections[a] = b
@@ -167,6 +183,7 @@ def layout_netlist(component: Component) -> dict:
         "instances": instances,
         "connections": connections,
         "ports": ports,
+        "endpoints": endpoints,
         "lengths": route_lengths,
         "port_lengths": port_lengths,
         "warnings": warnings,
@@ -211,7 +228,7 @@ def heater_positions(component: Component) -> dict[str, tuple[float, float]]:
     for text in component.get_labels(layer=HEATER_LABEL_LAYER):
         if text.string in out:
             raise ValueError(f"heater label {text.string!r} appears twice in {component.name}")
-        out[text.string] = (text.x, text.y)
+        out[text.string] = (round(text.x, 6), round(text.y, 6))  # labels inside cells carry transform round-off
     return out
 
 
@@ -307,15 +324,16 @@ class LayoutExtraction:
         span = f" ({min(lengths):.1f}-{max(lengths):.1f} µm)" if lengths else ""
         return (
             f"{len(self.layers)} layer{'s' if len(self.layers) != 1 else ''}, N={self.n_ports}: "
-            f"{counts['mzi']} MZIs, {counts['heater']} screen heaters, {counts['tap']} taps, "
-            f"{counts['io']} IO couplers, {len(lengths)} routes{span}, {len(self.pads)} pads"
+            f"{counts['mzi']} MZIs, {counts['heater']} screen heaters, {counts['activation']} activations, "
+            f"{counts['input']} coherent inputs, {counts['detector']} detectors, {counts['io']} IO couplers, "
+            f"{len(lengths)} routes{span}, {len(self.pads)} pads"
         )
 
 
 def extract_layout(gds_or_component, n_layers: int | None = None) -> LayoutExtraction:
     """Read a mesh/chip GDS (path or Component) into per-layer optical circuits, heater terminals and pads.
 
-    ``n_layers`` is the number of meshes expected (checked against the tap columns found).
+    ``n_layers`` is the number of meshes expected (checked against the activation stages found).
     """
     component = read_gds(gds_or_component) if isinstance(gds_or_component, (str, Path)) else gds_or_component
     errors: list[str] = []
@@ -348,6 +366,19 @@ def extract_layout(gds_or_component, n_layers: int | None = None) -> LayoutExtra
                 errors.append(f"layout: no heater label at the {role} heater of {name} ({p.x:.3f}, {p.y:.3f})")
             elif text != f"{name}_{role}":
                 errors.append(f"layout: the {role} heater of instance {name} at ({p.x:.3f}, {p.y:.3f}) is labelled {text!r}")
+    for name, kind in sorted(kinds.items()):
+        if kind not in ("activation", "input", "detector"):
+            continue
+        inst = insts[name]
+        layer_index = component.kcl.layer(*HEATER_LABEL_LAYER)
+        for shape in inst.cell.shapes(layer_index).each(gf.kdb.Shapes.STexts):
+            t = shape.dtext
+            p = inst.dcplx_trans * gf.kdb.DPoint(t.x, t.y)
+            text = labels.pop(_pos_key(p.x, p.y), None)
+            if text is None:
+                errors.append(f"layout: the {kind} cell {name} lost its device label {t.string!r}")
+            elif kind != "input" and text not in (name, f"{name}_pd"):
+                errors.append(f"layout: the {kind} cell {name} at ({p.x:.3f}, {p.y:.3f}) is labelled {text!r}")
     for (x, y), text in sorted(labels.items()):
         errors.append(f"layout: heater label {text!r} at ({x / 1000:.3f}, {y / 1000:.3f}) sits on no heater")
     prefixed = any((t or "").startswith("L0_") for t in heater_labels.values())
@@ -391,49 +422,40 @@ def pad_at(pads: list[dict], x: float, y: float) -> dict | None:
 
 
 def _layers(insts, kinds, net, n_layers, errors) -> tuple[list[LayerCircuit], int]:
-    """Split the extracted connectivity into mesh layers at the tap columns; order ports top to bottom."""
+    """Split the extracted connectivity into mesh layers at the activation stages; order ports top to bottom.
+
+    A layer is every MZI / screen heater reached from its sources; the activations its
+    outputs reach (top to bottom) are its sinks and, through their o2, the next layer's sources.
+    """
     connections: dict[str, str] = net["connections"]
     upstream = {b: a for a, b in connections.items()}
-    ios = dict(net["ports"])
-    ins = sorted(
-        (io for io, node in ios.items() if not is_output(node, kinds[node.split(",")[0]])),
-        key=lambda n: -insts[n].ports["o1"].y,
-    )
-    outs = sorted((io for io in ios if io not in ins), key=lambda n: -insts[n].ports["o1"].y)
-    for io in sorted(n for n, k in kinds.items() if k == "io" and n not in ios):
-        errors.append(f"optical: IO coupler {io} is connected to no mesh element")
+    ios, ends, lengths, io_lengths = dict(net["ports"]), net["endpoints"], net["lengths"], net["port_lengths"]
+
+    def y_of(node: str) -> float:
+        inst, port = node.split(",")
+        return insts[inst].ports[port].y
+
+    ins = sorted((k for k, node in ios.items() if not is_output(node, kinds[node.split(",")[0]])), key=lambda k: -y_of(ends[k]))
+    outs = sorted((k for k in ios if k not in ins), key=lambda k: -y_of(ends[k]))
+    reached = {node.split(",")[0] for node in ends.values()}
+    for io in sorted(n for n, k in kinds.items() if k in ("io", "detector") and n not in reached):
+        errors.append(f"optical: {kinds[io]} {io} is connected to no mesh element")
+    for name in sorted(n for n, k in kinds.items() if k == "input"):
+        n_out = sum(1 for p in insts[name].ports if p.name.startswith("o") and p.name[1:].isdigit())
+        open_ports = [f"o{k + 1}" for k in range(n_out) if f"{name},o{k + 1}" not in ends.values()]
+        if open_ports:
+            errors.append(f"optical: coherent input {name} ports {open_ports} reach no mesh element")
     n_ports = len(ins)
     if len(outs) != n_ports:
-        errors.append(f"optical: {len(ins)} input couplers reach the mesh but {len(outs)} output couplers do")
-    columns: dict[int, list[str]] = defaultdict(list)
-    for t in (n for n, k in kinds.items() if k == "tap"):
-        columns[round(insts[t].ports["o1"].x)].append(t)
-    tap_cols = [sorted(columns[x], key=lambda n: -insts[n].ports["o1"].y) for x in sorted(columns)]
-    for i, col in enumerate(tap_cols):
-        if len(col) != n_ports:
-            errors.append(f"layout: tap column {i} at x={insts[col[0]].ports['o1'].x:.1f} holds {len(col)} taps, expected {n_ports}")
-    expected = len(tap_cols) + 1
-    if n_layers is not None and n_layers != expected:
-        errors.append(f"layout: {expected} mesh layer{'s' if expected != 1 else ''} (tap columns + 1) but the run has {n_layers}")
+        errors.append(f"optical: {len(ins)} inputs reach the mesh but {len(outs)} outputs do")
 
-    lengths, io_lengths = net["lengths"], net["port_lengths"]
-    layers = []
-    for l in range(expected):
-        if l == 0:
-            sources = [ios[io] for io in ins]
-            source_lengths = [io_lengths.get(io, 0.0) for io in ins]
-        else:
-            sources = [connections.get(f"{t},o2") for t in tap_cols[l - 1]]
-            source_lengths = [lengths.get(f"{t},o2", 0.0) for t in tap_cols[l - 1]]
-        if l == expected - 1:
-            sinks = [ios[io] for io in outs]
-            sink_lengths = [io_lengths.get(io, 0.0) for io in outs]
-        else:
-            sinks = [upstream.get(f"{t},o1") for t in tap_cols[l]]
-            sink_lengths = [lengths.get(s, 0.0) if s is not None else 0.0 for s in sinks]
-        layer = LayerCircuit([], sources, sinks, source_lengths, sink_lengths)
+    layers: list[LayerCircuit] = []
+    sources = [ios[k] for k in ins]
+    source_lengths = [io_lengths.get(k, 0.0) for k in ins]
+    while True:
+        layer = LayerCircuit([], sources, [], source_lengths, [])
         seen: set[str] = set()
-        frontier = [s.split(",")[0] for s in sources if s is not None]
+        frontier = [src.split(",")[0] for src in sources if src is not None]
         while frontier:
             inst = frontier.pop(0)
             if inst in seen or kinds.get(inst) not in ("mzi", "heater"):
@@ -444,10 +466,28 @@ def _layers(insts, kinds, net, n_layers, errors) -> tuple[list[LayerCircuit], in
                 nxt = connections.get(f"{inst},{port}")
                 if nxt is not None:
                     frontier.append(nxt.split(",")[0])
+        taps: set[str] = set()
         for a, b in connections.items():
-            if a.split(",")[0] in seen and b.split(",")[0] in seen:
+            a_inst, b_inst = a.split(",")[0], b.split(",")[0]
+            if a_inst in seen and b_inst in seen:
                 layer.routes[a] = (b, lengths.get(a, 0.0))
+            elif a_inst in seen and kinds.get(b_inst) == "activation":
+                taps.add(b_inst)
         layers.append(layer)
+        if not taps or len(layers) > len(kinds):
+            layer.sinks = [ios[k] for k in outs]
+            layer.sink_lengths = [io_lengths.get(k, 0.0) for k in outs]
+            break
+        column = sorted(taps, key=lambda t: -insts[t].ports["o1"].y)
+        if len(column) != n_ports:
+            errors.append(f"layout: activation stage {len(layers) - 1} holds {len(column)} activations, expected {n_ports}")
+        layer.sinks = [upstream.get(f"{t},o1") for t in column]
+        layer.sink_lengths = [lengths.get(s, 0.0) if s is not None else 0.0 for s in layer.sinks]
+        sources = [connections.get(f"{t},o2") for t in column]
+        source_lengths = [lengths.get(f"{t},o2", 0.0) for t in column]
+    if n_layers is not None and n_layers != len(layers):
+        errors.append(f"layout: {len(layers)} mesh layer{'s' if len(layers) != 1 else ''} (activation stages + 1) "
+                      f"but the run has {n_layers}")
     placed = {e for layer in layers for e in layer.elements}
     for name in sorted(n for n, k in kinds.items() if k in ("mzi", "heater") and n not in placed):
         errors.append(f"optical: {name} is reached from no input of any layer")

@@ -2,7 +2,12 @@
 
 Floorplan (x grows to the right, port 0 on top at y=0, port k at y=-k*port_pitch_y)::
 
-    in couplers | gap | col 0 | gap | col 1 | ... | gap | screen | gap | taps | next layer ... | out couplers
+    mesh: in couplers | gap | col 0 | gap | col 1 | ... | gap | screen | gap | out couplers
+    chip: coherent input | gap | layer 0 ... screen | gap | activations (even ports, odd ports) | layer 1 ... | detectors
+
+A chip's activation cells are taller than the port pitch, so they alternate between two
+sub-columns: a cell's neighbours on the ports above and below sit in the other one, and
+only their straight through-waveguides pass it.
 
 Every MZI sits at its (column, row); the gaps are the wiring channels, wide
 enough for the heater tracks they carry. The plan is pure placement: drawing
@@ -12,24 +17,29 @@ enough for the heater tracks they carry. The plan is pure placement: drawing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import gdsfactory as gf
 from gdsfactory.component import Component
 
+from ffzero_photonics.components.activation_cell import DEVICE_LABEL_LAYER, ffzero_eo_activation
 from ffzero_photonics.components.cells import (
     ffzero_heater_mzi,
     ffzero_io_coupler,
     ffzero_phase_screen_heater,
-    ffzero_tap_detector,
+    ffzero_photodetector,
 )
+from ffzero_photonics.components.input_cells import ffzero_coherent_input
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.layouts.layers import ensure_pdk
 from ffzero_photonics.layouts.wiring import STUB_MARGIN, Gap, Terminal, track_slots
 from ffzero_photonics.photonic.mesh_spec import MeshSpec, MZISite
 
 __all__ = [
+    "ACTIVATION_CELL",
+    "DETECTOR_CELL",
+    "INPUT_INSTANCE",
     "Floorplan",
     "Link",
     "Placement",
@@ -43,6 +53,12 @@ __all__ = [
 ]
 
 Link = tuple[str, str]
+
+INPUT_INSTANCE = "input"
+"""Instance name of a chip's coherent input; its heaters and pads are labelled ``in{k}_amp`` / ``in{k}_sign``."""
+ACTIVATION_CELL = {"pad_size": 30.0, "pad_pitch": 60.0}
+"""``ffzero_eo_activation`` arguments of a chip: flip-chip pads small enough that a cell stays within its port pitch."""
+DETECTOR_CELL = {"pad_size": 30.0, "pad_pitch": 60.0}
 
 
 def optical_links(spec: MeshSpec, prefix: str = "") -> list[Link]:
@@ -67,12 +83,15 @@ def optical_links(spec: MeshSpec, prefix: str = "") -> list[Link]:
 
 
 def chip_links(specs: list[MeshSpec]) -> list[Link]:
-    """Optical links of an L-layer chip: layer meshes (``L{l}_`` names) joined through ``L{l}_tap_p{k}``."""
+    """Optical links of an L-layer chip: coherent input -> layer meshes (``L{l}_`` names) joined through
+    the activations ``L{l}_tap_p{k}`` -> detectors ``out{k}``."""
     links: list[Link] = []
     last = len(specs) - 1
     for layer, spec in enumerate(specs):
         for a, b in optical_links(spec, f"L{layer}_"):
-            if layer > 0 and a.startswith("in"):
+            if layer == 0 and a.startswith("in"):
+                a = f"{INPUT_INSTANCE},o{int(a[2:]) + 1}"
+            elif a.startswith("in"):
                 a = f"L{layer - 1}_tap_p{a[2:]},o2"
             if layer < last and b.startswith("out"):
                 b = f"L{layer}_tap_p{b[3:]},o1"
@@ -123,13 +142,18 @@ class Placement:
 
 @dataclass
 class Floorplan:
-    """Where everything sits: instances, wiring channels, column ground groups, heater label positions."""
+    """Where everything sits: instances, wiring channels, column ground groups, label positions.
+
+    ``heater_labels`` are the mesh heaters' (the layout draws them); ``cell_labels`` those the
+    input, activation and detector cells draw themselves.
+    """
 
     placements: dict[str, Placement]
     gaps: list[Gap]
     grounds: list[tuple[str, list[str]]]
     heater_labels: dict[str, tuple[float, float]]
     pitch_x: float
+    cell_labels: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def plan(
@@ -140,20 +164,20 @@ def plan(
     port_pitch_y: float = 100.0,
     track_pitch: float = 20.0,
     coupler: str = "grating",
+    tap_fraction: float = 0.1,
 ) -> Floorplan:
-    """Placement of meshes in sequence (``L{l}_`` names when ``prefixed``) with taps between layers.
+    """Placement of meshes in sequence; ``prefixed`` (a chip): ``L{l}_`` names, coherent input, activations, detectors.
 
-    ``mzi_pitch_x`` defaults to the narrowest pitch whose gaps hold all electrical tracks.
+    ``mzi_pitch_x`` defaults to the narrowest pitch whose gaps hold all electrical tracks;
+    ``coupler`` is the IO coupler kind of a bare mesh. ``heater_labels`` holds every device
+    label: the mesh heaters' and those drawn inside the input, activation and detector cells.
     """
     n = specs[0].n_ports
     pitch_y = float(port_pitch_y)
     mzi_cell = ffzero_heater_mzi(port_spacing=pitch_y)
     screen_cell = ffzero_phase_screen_heater()
-    tap_cell = ffzero_tap_detector()
-    io_cell = ffzero_io_coupler(kind=coupler)
     mzi_w = mzi_cell.ports["o3"].x - mzi_cell.ports["o2"].x
     screen_w = screen_cell.ports["o2"].x - screen_cell.ports["o1"].x
-    tap_w = tap_cell.ports["o2"].x - tap_cell.ports["o1"].x
 
     slots = 1
     for spec in specs:
@@ -175,17 +199,24 @@ def plan(
     gaps: list[Gap] = []
     grounds: list[tuple[str, list[str]]] = []
     labels: dict[str, tuple[float, float]] = {}
+    cell_labels: dict[str, tuple[float, float]] = {}
 
     def place(cell: Component, name: str, port: str, x: float, y: float, rotation: float = 0.0) -> Placement:
         placements[name] = Placement(cell, port, x, y, rotation)
+        for text in cell.get_labels(DEVICE_LABEL_LAYER, recursive=False):
+            cell_labels[text.string] = tuple(round(v, 6) for v in placements[name].point(text.x, text.y))
         return placements[name]
 
     def label(name: str, p: Placement, key: str) -> None:
         labels[name] = p.point(*p.cell.info[key])
 
     x = 0.0
-    for k in range(n):
-        place(io_cell, f"in{k}", "o1", x, -k * pitch_y, rotation=180)
+    if prefixed:
+        place(ffzero_coherent_input(n_ports=n, pitch=pitch_y), INPUT_INSTANCE, "o1", x, 0.0)
+    else:
+        io_cell = ffzero_io_coupler(kind=coupler)
+        for k in range(n):
+            place(io_cell, f"in{k}", "o1", x, -k * pitch_y, rotation=180)
     x += 2 * STUB_MARGIN
     for layer, spec in enumerate(specs):
         pre = f"L{layer}_" if prefixed else ""
@@ -215,12 +246,18 @@ def plan(
         gaps.extend(layer_gaps + [screen_channel])
         x = screen_channel.x1
         if layer < len(specs) - 1:
+            width = 0.0
             for k in range(n):
-                place(tap_cell, f"{pre}tap_p{k}", "o1", x, -k * pitch_y)
-            x += tap_w + 2 * STUB_MARGIN
+                cell = ffzero_eo_activation(tap_fraction=tap_fraction, label=f"{pre}tap_p{k}", **ACTIVATION_CELL)
+                width = cell.ports["o2"].x - cell.ports["o1"].x
+                place(cell, f"{pre}tap_p{k}", "o1", x + (k % 2) * (width + 2 * STUB_MARGIN), -k * pitch_y)
+            x += (2 if n > 1 else 1) * (width + 2 * STUB_MARGIN)
     for k in range(n):
-        place(io_cell, f"out{k}", "o1", x, -k * pitch_y)
-    return Floorplan(placements, gaps, grounds, labels, pitch_x)
+        if prefixed:
+            place(ffzero_photodetector(label=f"out{k}", **DETECTOR_CELL), f"out{k}", "o1", x, -k * pitch_y)
+        else:
+            place(io_cell, f"out{k}", "o1", x, -k * pitch_y)
+    return Floorplan(placements, gaps, grounds, labels, pitch_x, cell_labels)
 
 
 def heater_positions_for(specs: MeshSpec | list[MeshSpec], **layout_kwargs) -> dict[str, tuple[float, float]]:
@@ -229,12 +266,13 @@ def heater_positions_for(specs: MeshSpec | list[MeshSpec], **layout_kwargs) -> d
     One MeshSpec: the ``mesh_layout`` and its names (``mzi_c0_r0_theta``); a list:
     the ``chip_layout`` and the simulator's chip names (``L{l}_mzi_c0_r0_theta``).
     ``layout_kwargs``: ``mzi_pitch_x``, ``port_pitch_y``, ``track_pitch``,
-    ``coupler`` as for the layout. Cached; equal to the labels read back from the drawn layout.
+    ``coupler``, ``tap_fraction`` as for the layout. Cached; equal to the labels read back from the drawn layout
+    (a chip's also name its input heaters ``in{k}_amp``/``in{k}_sign``, activations and detectors).
     """
     prefixed = not isinstance(specs, MeshSpec)
     spec_list = list(specs) if prefixed else [specs]
     check_specs(spec_list)
-    allowed = {"mzi_pitch_x", "port_pitch_y", "track_pitch", "coupler"}
+    allowed = {"mzi_pitch_x", "port_pitch_y", "track_pitch", "coupler", "tap_fraction"}
     unknown = sorted(set(layout_kwargs) - allowed)
     if unknown:
         raise UserInputError(
@@ -247,4 +285,5 @@ def heater_positions_for(specs: MeshSpec | list[MeshSpec], **layout_kwargs) -> d
 @lru_cache(maxsize=32)
 def _positions(keys: tuple, prefixed: bool, kwargs: tuple) -> dict[str, tuple[float, float]]:
     ensure_pdk()
-    return plan([spec_from_key(k) for k in keys], prefixed=prefixed, **dict(kwargs)).heater_labels
+    fp = plan([spec_from_key(k) for k in keys], prefixed=prefixed, **dict(kwargs))
+    return fp.heater_labels | fp.cell_labels

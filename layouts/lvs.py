@@ -16,14 +16,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import gdsfactory as gf
 from gdsfactory.component import Component
 
 from ffzero_photonics.layouts.extract import HEATER_ROLES, Islands, element_kind, layout_netlist, terminal_point
-from ffzero_photonics.layouts.layers import METAL_LAYER, PAD_LABEL_LAYER
+from ffzero_photonics.layouts.layers import METAL_LAYER, PAD_LABEL_LAYER, VIA_LAYER
 from ffzero_photonics.photonic.mesh_spec import MeshSpec
 from ffzero_photonics.photonic.netlist import mesh_netlist
 
-__all__ = ["canonical_graph", "check_electrical", "compare_connectivity", "expected_netlist"]
+__all__ = ["canonical_graph", "check_electrical", "compare_connectivity", "expected_netlist", "unconnected_metal"]
 
 _COLLAPSED = {"waveguide", "straight", "wg"}
 
@@ -62,7 +63,7 @@ def _component(inst) -> str:
 
 
 def expected_netlist(spec: MeshSpec | list[MeshSpec]) -> dict:
-    """The simulator's netlist of a mesh, or of a chip (``L{l}_`` names, layers joined through ``L{l}_tap_p{k}``)."""
+    """The simulator's netlist of a mesh, or of a chip (``L{l}_`` names, layers joined through the activations ``L{l}_tap_p{k}``)."""
     if isinstance(spec, MeshSpec):
         return mesh_netlist(spec)
     specs = list(spec)
@@ -83,7 +84,7 @@ def expected_netlist(spec: MeshSpec | list[MeshSpec]) -> dict:
             elif is_input:
                 connections[f"L{layer - 1}_tap_p{k},o2"] = pre + node
             else:
-                instances[f"{pre}tap_p{k}"] = {"component": "tap"}
+                instances[f"{pre}tap_p{k}"] = {"component": "activation"}
                 connections[pre + node] = f"{pre}tap_p{k},o1"
     return {"instances": instances, "connections": connections, "ports": ports}
 
@@ -172,4 +173,38 @@ def check_electrical(component: Component, layer=METAL_LAYER) -> list[str]:
         gpads = pads.get(isl, [])
         if len(gpads) != 1 or "gnd" not in gpads[0]:
             errors.append(f"{grounds[0]} ({len(grounds)} heaters) reaches pads {sorted(gpads)}, expected one ground pad")
+    return errors
+
+
+def unconnected_metal(component: Component, layer=METAL_LAYER, contact_layer=VIA_LAYER) -> list[str]:
+    """Islands of the routing metal that do not join exactly one pad to a device contact (empty list = clean).
+
+    Pads are the shapes of pad cells; a device contact is a via (``contact_layer``) under the
+    metal, which every heater, photodiode and modulator terminal ends in. An island without a
+    pad cannot be driven or read; one without a contact drives nothing.
+    """
+    pads, everything = gf.kdb.Region(), gf.kdb.Region()
+    it = component.kdb_cell.begin_shapes_rec(component.kcl.layer(*layer))
+    while not it.at_end():
+        shape = it.shape()
+        if shape.is_box() or shape.is_polygon() or shape.is_path():
+            poly = shape.polygon.transformed(it.trans())
+            everything.insert(poly)
+            if component.kcl.layout.cell(it.cell_index()).name.startswith("pad"):
+                pads.insert(poly)
+        it.next()
+    contacts = gf.kdb.Region(component.kdb_cell.begin_shapes_rec(component.kcl.layer(*contact_layer)))
+    errors = []
+    dbu = component.kcl.dbu
+    for island in everything.merged().each():
+        one = gf.kdb.Region(island)
+        missing = [what for what, region in (("pad", pads), ("device contact", contacts))
+                   if region.interacting(one).is_empty()]
+        box = island.bbox()
+        where = f"metal island at ({box.center().x * dbu:.1f}, {box.center().y * dbu:.1f}) µm"
+        if missing:
+            errors.append(f"{where} reaches no {' and no '.join(missing)}")
+        n_pads = pads.interacting(one).merged().count()
+        if n_pads > 1:
+            errors.append(f"{where} joins {n_pads} pads (a short)")
     return errors

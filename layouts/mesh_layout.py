@@ -1,4 +1,4 @@
-"""GDS layout of a MeshSpec (``mesh_layout``) or an L-layer chip (``chip_layout``): placed, routed, wired, labelled.
+"""GDS layout of a MeshSpec (``mesh_layout``) or the buildable L-layer chip (``chip_layout``): placed, routed, wired, labelled.
 
 Placement is :mod:`.floorplan`'s, the heater-to-pad metal :mod:`.wiring`'s.
 Optical: consecutive elements on a mesh port are joined by
@@ -33,6 +33,7 @@ __all__ = ["WIRINGS", "chip_layout", "mesh_layout"]
 WIRINGS = ("auto", "cells", "polygons", "none")
 _CELL_WIRING_MAX_PORTS = 8
 _MIN_PORT_PITCH = 70.0
+_MIN_CHIP_PORT_PITCH = 100.0
 
 
 def mesh_layout(
@@ -89,16 +90,25 @@ def chip_layout(
     pad_pitch: float = 100.0,
     wiring: str = "auto",
     links: tuple[Link, ...] | None = None,
+    tap_fraction: float = 0.1,
 ) -> Component:
-    """Layout of an L-layer chip: meshes in sequence with a ``tap_detector`` on every port between layers.
+    """Layout of the chip the simulator models: coherent input, L meshes with an EO activation per port between them, detectors.
 
-    All names carry the layer prefix ``L{l}_`` (``L0_mzi_c0_r0``,
-    ``L0_mzi_c0_r0_theta``, ``L1_screen_p3``); taps are ``L{l}_tap_p{k}``
-    (after layer l), couplers ``in{k}``/``out{k}``. Other arguments as in
-    :func:`mesh_layout`; ``links`` defaults to :func:`chip_links`.
+    One grating (``input``, ``ffzero_coherent_input`` at the mesh's port pitch) feeds the N
+    ports of layer 0; after layer l every port passes an ``ffzero_eo_activation`` named and
+    labelled ``L{l}_tap_p{k}`` whose tap coupler takes ``tap_fraction`` of the light (the
+    activation's alpha); the last layer ends in ``ffzero_photodetector`` cells ``out{k}``.
+    Every pad is wired: mesh heaters to the pad rows, cell pads (flip-chip TIA, DACs) to their
+    devices. All mesh names carry the layer prefix ``L{l}_`` (``L0_mzi_c0_r0``,
+    ``L0_mzi_c0_r0_theta``, ``L1_screen_p3``). Other arguments as in :func:`mesh_layout`
+    (``coupler`` applies to bare meshes only); ``links`` defaults to :func:`chip_links`.
     """
     specs = list(specs)
     check_specs(specs)
+    if port_pitch_y < _MIN_CHIP_PORT_PITCH:
+        raise UserInputError(
+            f"port_pitch_y={port_pitch_y} µm is below the {_MIN_CHIP_PORT_PITCH} µm a chip needs: its activation cells' "
+            "pads reach 96.5 µm above their port")
     ensure_pdk()
     return _chip_cell(
         layers=tuple(spec_key(s) for s in specs),
@@ -111,6 +121,7 @@ def chip_layout(
         pad_pitch=pad_pitch,
         wiring=_wiring(wiring, specs[0].n_ports),
         links=tuple(tuple(link) for link in links) if links is not None else None,
+        tap_fraction=float(tap_fraction),
     )
 
 
@@ -126,6 +137,7 @@ def _chip_cell(
     pad_pitch: float,
     wiring: str,
     links: tuple | None,
+    tap_fraction: float = 0.1,
 ) -> Component:
     """Flat layout of one or more meshes in sequence; see :func:`mesh_layout` / :func:`chip_layout`."""
     specs = [spec_from_key(k) for k in layers]
@@ -137,6 +149,8 @@ def _chip_cell(
         raise UserInputError(f"port_pitch_y={port_pitch_y} µm is below the {_MIN_PORT_PITCH} µm the MZI fan-out and taps need")
     c = Component()
     args = (layers, prefixed, mzi_pitch_x, port_pitch_y, track_pitch, coupler, pad_size, pad_pitch, wiring, links)
+    if tap_fraction != 0.1:
+        args += (tap_fraction,)
     kind = "chip" if prefixed else "mesh"
     name = f"{kind}_{'_'.join(f'{t}{n}' for t, n, _ in layers)}_{hashlib.sha1(repr(args).encode()).hexdigest()[:8]}"
     suffix = 1
@@ -145,7 +159,7 @@ def _chip_cell(
     c.name = name if suffix == 1 else f"{name}_{suffix}"
     fp = plan(
         specs, prefixed=prefixed, mzi_pitch_x=mzi_pitch_x, port_pitch_y=port_pitch_y, track_pitch=track_pitch,
-        coupler=coupler,
+        coupler=coupler, tap_fraction=tap_fraction,
     )
     refs: dict[str, gf.ComponentReference] = {}
     for inst, p in fp.placements.items():

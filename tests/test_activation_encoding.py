@@ -1,6 +1,7 @@
 """Electro-optic activation and input encoders."""
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -201,3 +202,63 @@ def test_vector_encoder_errors():
         VectorEncoder(3, 0)
     with pytest.raises(ValueError, match=r"\(B, 4\)"):
         VectorEncoder(4, 8).encode(np.zeros((2, 5)))
+
+
+# --- coherent input: the simulated encoder is the drawn cell -----------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Unconnected ports")
+@pytest.mark.parametrize("n_ports", [3, 4])
+def test_coherent_input_equals_the_drawn_cells_netlist(n_ports):
+    """Same DAC drives: the encoder's fields equal the drawn coherent-input cell simulated through its netlist."""
+    import sax
+
+    from ffzero_photonics.components import cell_models as cm
+    from ffzero_photonics.components.input_cells import coherent_input
+    from ffzero_photonics.layouts.layers import ensure_pdk
+    from ffzero_photonics.photonic.encoding import CoherentInput, InputSection
+
+    ensure_pdk()
+    section = InputSection(extinction_ratio_dB=22.0, dac_bits=8, splitter_loss_dB=0.4)
+    ci = CoherentInput(VectorEncoder(5, n_ports), section)
+    x = np.random.default_rng(7).standard_normal((2, 5))
+    fields = ci.encode(x)
+    theta, sign = ci.drives(x)
+    cell = coherent_input(n_ports=n_ports, pitch=100.0)
+    with jax.enable_x64(True):
+        circuit, _ = sax.circuit(cm.sax_netlist(cell.get_netlist()), models=cm.DEVICE_MODELS, backend="klu")
+        for b in range(len(x)):
+            drives = {f"amp_{k}": {"phase": theta[b, k]} for k in range(n_ports)}
+            drives |= {f"sign_{k}": {"phase": sign[b, k]} for k in range(n_ports)}
+            s = circuit(mmi_loss_dB=section.splitter_loss_dB, heater_loss_dB=section.arm_loss_dB, **drives)
+            drawn = np.array([complex(s["fiber", f"o{k + 1}"]) for k in range(n_ports)])
+            common = drawn[np.argmax(np.abs(drawn))] / fields[b, np.argmax(np.abs(drawn))]
+            assert abs(common) == pytest.approx(1.0, abs=1e-9)
+            np.testing.assert_allclose(drawn, common * fields[b], atol=1e-9)
+    # 1/2^ceil(log2 N) split: all-open ports of an ideal input carry N / 2^levels of the light
+    ideal = CoherentInput(VectorEncoder(n_ports, n_ports), InputSection(extinction_ratio_dB=200.0, dac_bits=None,
+                                                                         splitter_loss_dB=0.0))
+    total = np.sum(np.abs(ideal.encode(np.ones(n_ports))) ** 2)
+    assert total == pytest.approx(n_ports / 2 ** math.ceil(math.log2(n_ports)), rel=1e-9)
+
+
+def test_coherent_input_follows_signed_features_up_to_extinction_and_dac():
+    from ffzero_photonics.photonic.encoding import CoherentInput, InputSection
+
+    x = np.array([0.9, -0.4, 0.05, -1.0])
+    fine = CoherentInput(VectorEncoder(4, 4), InputSection(extinction_ratio_dB=60.0, dac_bits=16)).encode(x)
+    target = x / np.max(np.abs(x)) * np.abs(fine).max()
+    assert np.max(np.abs(fine - target)) < 2e-3 * np.abs(fine).max()
+    coarse = CoherentInput(VectorEncoder(4, 4), InputSection(extinction_ratio_dB=15.0, dac_bits=4)).encode(x)
+    assert np.max(np.abs(coarse - target)) > 10 * np.max(np.abs(fine - target))
+
+
+@pytest.mark.parametrize("kwargs,bad", [({"extinction_ratio_dB": -3.0}, "-3.0"), ({"dac_bits": 0}, "0"),
+                                        ({"v_max_V": 5.0}, "5.0"), ({"splitter_loss_dB": -0.1}, "-0.1")])
+def test_input_section_errors_name_the_field_and_value(kwargs, bad):
+    from ffzero_photonics.errors import UserInputError
+    from ffzero_photonics.photonic.encoding import InputSection
+
+    with pytest.raises(UserInputError, match=rf"\[input\] {next(iter(kwargs))}.*{bad}"):
+        InputSection(**kwargs)
+    assert InputSection.from_dict({"dac_bits": 10}).dac_bits == 10

@@ -46,13 +46,19 @@ def _written(tmp_path, config):
 
 
 def test_example_file_uses_every_table_and_loads():
+    from ffzero_photonics.photonic.physical import PHYSICS_COVERS
+
     text = EXAMPLE.read_text()
     for table in ChipConfig.tables():
         assert f"[{table}" in text
     for section in NonIdealConfig().to_dict():
-        assert f"[nonideal.{section}]" in text
+        assert (f"[nonideal.{section}]" in text) == (section not in PHYSICS_COVERS)  # the physics models the rest
     config = ChipConfig.from_toml(EXAMPLE)
-    assert config.chip.ports == 4 and config.nonideal.is_ideal and config.instrument == InstrumentSection()
+    assert config.is_physical and config.chip.ports == 16 and config.nonideal.is_ideal
+    assert config.instrument == InstrumentSection()
+    paper = (EXAMPLE.parent / "paper_chip.toml").read_text()
+    for section in NonIdealConfig().to_dict():
+        assert f"[nonideal.{section}]" in paper
 
 
 @pytest.mark.parametrize(

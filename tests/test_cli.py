@@ -286,26 +286,35 @@ def test_export_gds_bad_input(tmp_path, capsys, args, match):
 
 # ---------------------------------------------------------------- one chip config for every command
 @pytest.fixture(scope="module")
-def example_run(tmp_path_factory):
-    """A photonic run trained with examples/chip.toml, and its exported layout."""
+def small_example(tmp_path_factory):
+    """examples/chip.toml with every table as written, at a bounded size (4 ports, 1 layer)."""
+    from ffzero_photonics.photonic.chip_config import ChipConfig
+
+    path = tmp_path_factory.mktemp("config") / "chip.toml"
+    config = ChipConfig.from_toml(EXAMPLE_CHIP).with_overrides(ports=4, layers=1)
+    config.to_toml(path)
+    return path, config
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory, small_example):
+    """A photonic run trained with the (bounded) example chip config, and its exported layout."""
     tmp = tmp_path_factory.mktemp("example")
     run, gds = tmp / "run", tmp / "trained.gds"
-    assert main(["train", "--model", "photonic", "--chip-config", str(EXAMPLE_CHIP), "--dataset", "iris",
+    assert main(["train", "--model", "photonic", "--chip-config", str(small_example[0]), "--dataset", "iris",
                  "--epochs", "1", "--batch-size", "64", "--out", str(run), "--no-progress"]) == 0
     assert main(["export-gds", "--from", str(run), "--out", str(gds)]) == 0
     return run, gds
 
 
-def test_train_builds_the_chip_of_the_example_config(example_run):
-    from ffzero_photonics.photonic.chip_config import ChipConfig
-
-    config = ChipConfig.from_toml(EXAMPLE_CHIP)
+def test_train_builds_the_chip_of_the_example_config(example_run, small_example):
+    config = small_example[1]
     trained = json.loads((example_run[0] / "metrics.json").read_text())["model_config"]
     assert (trained["ports"], trained["layers"], trained["mesh"]) == (config.chip.ports, config.chip.layers,
                                                                       config.chip.mesh)
 
 
-def test_verify_checks_the_example_config_then_verifies(example_run, capsys, monkeypatch):
+def test_verify_checks_the_example_config_then_verifies(example_run, small_example, capsys, monkeypatch):
     import ffzero_photonics.tapeout as tapeout
 
     run, gds = example_run
@@ -319,36 +328,39 @@ def test_verify_checks_the_example_config_then_verifies(example_run, capsys, mon
 
     monkeypatch.setattr(tapeout, "verify_run", lambda *a, **kw: calls.append((a, kw)) or Report())
     capsys.readouterr()
-    assert main(["verify", str(run), "--gds", str(gds), "--config", str(EXAMPLE_CHIP), "--tol", "1e-3"]) == 0
+    assert main(["verify", str(run), "--gds", str(gds), "--config", str(small_example[0]), "--tol", "1e-3"]) == 0
     assert capsys.readouterr().out.strip() == "stub report"
     (args, kwargs), = calls
     assert args == (str(run), str(gds)) and kwargs["tol"] == 1e-3 and kwargs["route_phases"] == "auto"
 
 
-def test_chip_serve_and_export_gds_take_the_example_config(tmp_path, capsys):
+def test_chip_serve_checks_the_example_config(capsys):
     from ffzero_photonics.photonic.chip_config import ChipConfig
 
     config = ChipConfig.from_toml(EXAMPLE_CHIP)
     assert main(["chip", "serve", "--config", str(EXAMPLE_CHIP), "--check"]) == 0
     heaters = config.chip.ports ** 2  # per layer: N(N-1)/2 MZIs x 2 heaters + N output heaters
     assert f"{config.chip.layers} layers, heaters per layer {[heaters] * config.chip.layers}" in capsys.readouterr().out
+
+
+def test_export_gds_takes_the_example_config(tmp_path, small_example):
+    path, config = small_example
     gds = tmp_path / "chip.gds"
-    assert main(["export-gds", "--config", str(EXAMPLE_CHIP), "--out", str(gds)]) == 0
+    assert main(["export-gds", "--config", str(path), "--out", str(gds)]) == 0
     rows = (tmp_path / "chip_heaters.csv").read_text().splitlines()
-    assert gds.is_file() and len(rows) - 1 == config.chip.layers * heaters
+    assert gds.is_file() and len(rows) - 1 == config.chip.layers * config.chip.ports ** 2
 
 
 def test_study_takes_its_chip_from_the_config(tmp_path, monkeypatch):
     import ffzero_photonics.studies.robustness as robustness
-    from ffzero_photonics.photonic.chip_config import ChipConfig
 
-    config = ChipConfig.from_toml(EXAMPLE_CHIP)
+    design = tmp_path / "design.toml"
+    design.write_text("[chip]\nports = 4\nlayers = 1\n[instrument]\nlatency_s = 0.002\n")
     seen = {}
     monkeypatch.setattr(robustness, "run_robustness", lambda out, **kw: seen.update(kw) or {"wall_time_s": 0.0})
     assert main(["study", "robustness", "--out", str(tmp_path / "study"), "--bounded", "--seeds", "1",
-                 "--chip-config", str(EXAMPLE_CHIP)]) == 0
-    assert (seen["ports"], seen["layers"], seen["bounded"], seen["seeds"]) == (config.chip.ports, config.chip.layers,
-                                                                             True, 1)
+                 "--chip-config", str(design)]) == 0
+    assert (seen["ports"], seen["layers"], seen["bounded"], seen["seeds"]) == (4, 1, True, 1)
     other = tmp_path / "nonideal.toml"
     other.write_text("[chip]\nports = 4\n[nonideal.crosstalk]\nkappa = 0.05\n")
     seen.clear()
@@ -359,7 +371,9 @@ def test_study_takes_its_chip_from_the_config(tmp_path, monkeypatch):
 def test_chip_serve_serves_until_sigterm(tmp_path):
     from ffzero_photonics.lab import RemoteChip
 
-    proc = subprocess.Popen([sys.executable, "-m", "ffzero_photonics", "chip", "serve", "--config", str(EXAMPLE_CHIP),
+    config = tmp_path / "chip.toml"
+    config.write_text("[chip]\nports = 4\nlayers = 1\n")
+    proc = subprocess.Popen([sys.executable, "-m", "ffzero_photonics", "chip", "serve", "--config", str(config),
                              "--latency-s", "0.5", "--no-log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=tmp_path)
     try:
@@ -376,7 +390,7 @@ def test_chip_serve_serves_until_sigterm(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert not list(tmp_path.iterdir())  # --no-log: no log file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chip.toml"]  # --no-log: no log file
 
 
 def test_verify_refuses_a_config_that_is_not_the_runs_chip(tmp_path, capsys):

@@ -139,7 +139,7 @@ def test_nonideal_mzi_matches_closed_form_and_loss():
 
 def test_mzi_netlist_shape():
     net = M.mzi_netlist()
-    assert {i["component"] for i in net["instances"].values()} == {"coupler", "heater"}
+    assert {i["component"] for i in net["instances"].values()} == {"mmi2x2", "heater"}
     assert set(net["ports"]) == {"o1", "o2", "o3", "o4"}
 
 
@@ -159,6 +159,40 @@ def test_mzi_netlist_circuit_with_models():
     circuit, _ = sax.circuit(M.mzi_netlist(), models=M.MODELS, backend="klu")
     s = circuit(ps_ext={"phase": 0.5}, ps_int={"phase": 2.0})
     np.testing.assert_allclose(two_by_two(s), T(2.0, 0.5), atol=1e-12)
+
+
+# wavelength --------------------------------------------------------------
+
+
+def test_heater_phase_scales_as_design_over_operating_wavelength():
+    for wl in (1.5, 1.55, 1.6):
+        assert complex(M.heater(wl=wl, phase=2.0)[("o1", "o2")]) == pytest.approx(np.exp(2j * 1.55 / wl), abs=1e-15)
+
+
+def test_mmi_splitting_follows_wavelength_and_stays_lossless():
+    assert float(M.mmi_coupling(0.5, 1.55)) == pytest.approx(0.5, abs=1e-15)
+    assert float(M.mmi_coupling(0.5, 1.56)) > 0.5 > float(M.mmi_coupling(0.5, 1.54))
+    for wl in (1.50, 1.56, 1.62):
+        s = M.mmi2x2(wl=wl)
+        k = float(M.mmi_coupling(0.5, wl))
+        expected = np.array([[np.sqrt(1 - k), 1j * np.sqrt(k)], [1j * np.sqrt(k), np.sqrt(1 - k)]])
+        np.testing.assert_allclose(two_by_two(s), expected, atol=1e-12)
+    banded = M.mmi2x2(wl=1.6, fwhm_um=0.1)
+    assert power_out(banded, "o1", ("o3", "o4")) == pytest.approx(0.5, rel=1e-9)  # half power at fwhm / 2
+
+
+@pytest.mark.parametrize("wl", [1.53, 1.56, 1.6])
+def test_mzi_at_wavelength_is_the_closed_form_of_its_mmis_and_heaters(wl):
+    theta, phi = 1.1, 0.4
+    s = M.mzi(wl=wl, theta=theta, phi=phi, coupling=0.48)
+    scale = 1.55 / wl
+    k = float(M.mmi_coupling(0.48, wl))
+    a, b = mzi_coefficients([[k, k]], [0.0])
+    t = (a[:, 0] * np.exp(1j * theta * scale) + b[:, 0]) * np.exp(1j * phi * scale * np.array([1, 0, 1, 0]))
+    np.testing.assert_allclose(two_by_two(s), t.reshape(2, 2), atol=1e-12)
+    u = two_by_two(s)
+    np.testing.assert_allclose(u.conj().T @ u, np.eye(2), atol=1e-12)
+    assert not np.allclose(u, two_by_two(M.mzi(theta=theta, phi=phi, coupling=0.48)), atol=1e-3)
 
 
 # electrical helpers ----------------------------------------------------

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from ffzero_photonics.components import cells
+from ffzero_photonics.components.activation_cell import ffzero_eo_activation
+from ffzero_photonics.components.input_cells import ffzero_coherent_input
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.layouts.extract import heater_positions, layout_netlist, pad_positions, waveguide_lengths
 from ffzero_photonics.layouts.floorplan import heater_positions_for, optical_links
-from ffzero_photonics.layouts.layers import HEATER_LABEL_LAYER, PAD_LABEL_LAYER
-from ffzero_photonics.layouts.lvs import canonical_graph, check_electrical, compare_connectivity
+from ffzero_photonics.layouts.layers import HEATER_LABEL_LAYER, METAL_LAYER, PAD_LABEL_LAYER
+from ffzero_photonics.layouts.lvs import canonical_graph, check_electrical, compare_connectivity, unconnected_metal
 from ffzero_photonics.layouts.mesh_layout import chip_layout, mesh_layout
 from ffzero_photonics.photonic.mesh_spec import build_mesh
 from ffzero_photonics.tapeout import export as export_mod
@@ -82,7 +84,9 @@ def test_heater_mzi_ports_follow_the_netlist_convention():
     [
         (cells.ffzero_heater_mzi, {"port_spacing": 97.0}, {"o1", "o2", "o3", "o4", "theta", "phi", "gnd_n", "gnd_s"}),
         (cells.ffzero_phase_screen_heater, {"length": 91.0}, {"o1", "o2", "phi", "gnd_n", "gnd_s"}),
-        (cells.ffzero_tap_detector, {"modulator_length": 77.0}, {"o1", "o2", "pd_a", "pd_k", "mod", "mod_gnd"}),
+        (cells.ffzero_photodetector, {"pad_size": 31.0}, {"o1", "pd_a", "pd_k"}),
+        (ffzero_eo_activation, {"modulator_length": 400.0}, {"o1", "o2", "pd_a", "pd_k", "tia_out", "bias"}),
+        (ffzero_coherent_input, {"n_ports": 2}, {"fiber", "o1", "o2"}),
         (cells.ffzero_io_coupler, {"kind": "edge"}, {"o1", "fiber"}),
         (cells.ffzero_io_coupler, {"kind": "grating"}, {"o1", "fiber"}),
         (cells.ffzero_pad, {"size": (61.0, 61.0)}, {"e1", "e2", "e3", "e4", "pad"}),
@@ -233,7 +237,7 @@ def test_heater_positions_for_a_chip_use_the_simulator_names(chip):
     specs = [build_mesh("clements", 4), build_mesh("reck", 4)]
     pos = heater_positions_for(specs)
     assert pos == heater_positions(chip)
-    assert set(pos) == {f"L{l}_{h}" for l, s in enumerate(specs) for h in s.heater_names}
+    assert set(pos) == {f"L{l}_{h}" for l, s in enumerate(specs) for h in s.heater_names} | _chip_device_labels(4, 2)
     pos["L0_mzi_c0_r0_phi"] = (0.0, 0.0)
     assert heater_positions_for(specs)["L0_mzi_c0_r0_phi"] != (0.0, 0.0), "callers get a copy of the cached map"
 
@@ -294,24 +298,74 @@ def chip():
     return chip_layout([build_mesh("clements", 4), build_mesh("reck", 4)])
 
 
-def test_chip_labels_taps_and_lvs(chip, tmp_path):
+def _chip_device_labels(n: int, n_layers: int) -> set[str]:
+    """Device labels drawn inside a chip's input, activation and detector cells."""
+    taps = {f"L{l}_tap_p{k}{s}" for l in range(n_layers - 1) for k in range(n) for s in ("", "_pd")}
+    return taps | {f"in{k}_{r}" for k in range(n) for r in ("amp", "sign")} | {f"out{k}" for k in range(n)}
+
+
+def _chip_cell_pads(n: int, n_layers: int) -> set[str]:
+    taps = {f"L{l}_tap_p{k}_{p}" for l in range(n_layers - 1) for k in range(n) for p in ("pd_k", "pd_a", "tia_out", "bias")}
+    inputs = {f"in{k}_{r}{g}" for k in range(n) for r in ("amp", "sign") for g in ("", "_gnd")}
+    return taps | inputs | {f"out{k}_{p}" for k in range(n) for p in ("pd_k", "pd_a")}
+
+
+def test_chip_labels_cells_and_lvs(chip, tmp_path):
+    """The chip is the simulated one: coherent input, meshes, an EO activation per port between layers, detectors."""
     specs = [build_mesh("clements", 4), build_mesh("reck", 4)]
     expected = [f"L{l}_{h}" for l, s in enumerate(specs) for h in s.heater_names]
     layout, top = _read_gds(chip.write_gds(gdspath=tmp_path / "chip.gds"))
-    assert sorted(_texts(layout, top, HEATER_LABEL_LAYER)) == sorted(expected)
+    assert sorted(_texts(layout, top, HEATER_LABEL_LAYER)) == sorted(expected + sorted(_chip_device_labels(4, 2)))
     pads = [t for t in _texts(layout, top, PAD_LABEL_LAYER) if "gnd_" not in t]
-    assert sorted(pads) == sorted(expected)
+    assert sorted(pads) == sorted(expected + sorted(_chip_cell_pads(4, 2)))
     counts = _child_counts(layout, top)
-    assert _count(counts, "ffzero_tap_detector") == 4
+    assert _count(counts, "ffzero_eo_activation") == 4
+    assert _count(counts, "ffzero_coherent_input") == 1
+    assert _count(counts, "ffzero_photodetector") == 4
+    assert _count(counts, "ffzero_io_coupler") == 0
     assert _count(counts, "ffzero_heater_mzi") == sum(s.n_mzis for s in specs)
     assert compare_connectivity(chip, specs) == []
     assert check_electrical(chip) == []
-    assert set(heater_positions(chip)) == set(expected)
+    assert set(heater_positions(chip)) == set(expected) | _chip_device_labels(4, 2)
 
 
-def test_chip_rejects_mixed_port_counts():
+def test_chip_input_and_activations_sit_on_the_mesh_port_pitch(chip):
+    """One fibre input whose N outputs are at the mesh's port pitch; activations alternate between two sub-columns."""
+    src = chip.insts["input"]
+    assert src.cell.info["pitch"] == PITCH_Y
+    for k in range(4):
+        assert src.ports[f"o{k + 1}"].y == pytest.approx(-k * PITCH_Y, abs=1e-3)
+        assert src.ports[f"o{k + 1}"].y == pytest.approx(chip.insts[f"L0_mzi_c0_r{k - k % 2}"].ports["o2" if k % 2 == 0 else "o1"].y, abs=1e-3)
+        act = chip.insts[f"L0_tap_p{k}"]
+        assert act.ports["o1"].y == pytest.approx(-k * PITCH_Y, abs=1e-3)
+        assert act.ports["o2"].y == pytest.approx(act.ports["o1"].y, abs=1e-6)
+        assert act.cell.settings["label"] == f"L0_tap_p{k}"
+    boxes = [chip.insts[f"L0_tap_p{k}"].dbbox() for k in range(4)]
+    for k in range(3):
+        assert (boxes[k] & boxes[k + 1]).empty(), "neighbouring activations overlap"
+    assert [p.name for p in chip.insts["input"].cell.ports if p.port_type == "vertical_te"] == ["fiber"]
+
+
+def test_two_layer_n8_chip_has_no_floating_metal():
+    """Every metal island joins exactly one pad to a device contact; a stray wire or an unwired pad is found."""
+    specs = [build_mesh("clements", 8)] * 2
+    c = chip_layout(specs)
+    assert unconnected_metal(c) == []
+    assert check_electrical(c) == []
+    broken = c.dup()
+    broken.add_polygon([(0, 2000), (50, 2000), (50, 2010), (0, 2010)], layer=METAL_LAYER)
+    broken.add_ref(cells.ffzero_pad(size=(40.0, 40.0))).move((0, 2500))
+    errors = unconnected_metal(broken)
+    assert len(errors) == 2
+    assert any("(25.0, 2005.0)" in e and "no pad" in e for e in errors)
+    assert any("(0.0, 2500.0)" in e and "no device contact" in e for e in errors)
+
+
+def test_chip_rejects_mixed_port_counts_and_a_pitch_its_cells_do_not_fit():
     with pytest.raises(UserInputError, match="same number of ports"):
         chip_layout([build_mesh("clements", 4), build_mesh("clements", 6)])
+    with pytest.raises(UserInputError, match="port_pitch_y=90"):
+        chip_layout([build_mesh("clements", 4)] * 2, port_pitch_y=90.0)
 
 
 # ---------------------------------------------------------------- export
@@ -343,7 +397,8 @@ def test_export_writes_gds_csv_png_with_wrapped_phases(tmp_path):
     np.testing.assert_allclose([float(r["voltage_V"]) for r in rows], np.sqrt(power * 1e-3 * 800.0))
 
     layout, top = _read_gds(out)
-    assert len(_texts(layout, top, HEATER_LABEL_LAYER)) == len(rows) == res.n_heaters
+    static = set(_texts(layout, top, HEATER_LABEL_LAYER)) - _chip_device_labels(4, 2)  # input heaters follow the data
+    assert len(static) == len(rows) == res.n_heaters
     pads = pad_positions(gf.import_gds(out))
     for r in rows:
         assert r["pad"] == f"pad_{r['heater']}"

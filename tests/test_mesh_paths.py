@@ -217,3 +217,27 @@ def test_jax_gradient_matches_finite_differences(method):
     h = 1e-6
     fd = np.array([(loss_np(p + h * e) - loss_np(p - h * e)) / (2 * h) for e in np.eye(spec.n_params)])
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_netlist_at_two_wavelengths_includes_routes_and_equals_compiled(topology):
+    """At 1.55 and 1.56 um the routed netlist (MMIs, heaters ~ 1/wl, waveguides) equals the compiled mesh given
+    ``compiled_at_wavelength``; lossless it stays unitary, and 10 nm away it is another matrix."""
+    from ffzero_photonics.photonic.netlist import compiled_at_wavelength
+
+    spec = build_mesh(topology, 4)
+    rng = np.random.default_rng(3)
+    p = random_params(spec, rng)
+    coupling = rng.uniform(0.46, 0.54, (spec.n_mzis, 2))
+    names = [k for k in mesh_netlist(spec, with_waveguides=True)["instances"] if k.startswith("wg_")]
+    lengths = {name: float(rng.uniform(5.0, 80.0)) for name in names}
+    unitaries = {}
+    for wl in (1.55, 1.56):
+        u_net = netlist_unitary(spec, p, coupling=coupling, wl=wl, waveguides={k: {"length": v} for k, v in lengths.items()})
+        params_wl, kwargs = compiled_at_wavelength(spec, p, wl, coupling=coupling, lengths_um=lengths)
+        np.testing.assert_allclose(CompiledMesh(spec, **kwargs).unitary(params_wl), u_net, atol=1e-10)
+        np.testing.assert_allclose(u_net.conj().T @ u_net, np.eye(4), atol=1e-10)
+        unitaries[wl] = u_net
+    assert np.max(np.abs(unitaries[1.56] - unitaries[1.55])) > 1e-2
+    with pytest.raises(ValueError, match="-1"):
+        compiled_at_wavelength(spec, p, -1.0)

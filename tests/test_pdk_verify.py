@@ -20,7 +20,6 @@ from ffzero_photonics.layouts.extract import extract_layout, layout_route_length
 from ffzero_photonics.layouts.floorplan import chip_links
 from ffzero_photonics.layouts.layers import PAD_LABEL_LAYER
 from ffzero_photonics.layouts.mesh_layout import chip_layout
-from ffzero_photonics.photonic.activation import EOActivation
 from ffzero_photonics.photonic.compiled import (
     CompiledMesh,
     compensate_route_phases,
@@ -72,7 +71,7 @@ def test_pdk_activates_and_every_cell_has_a_model_or_is_layout_only(ffzero_pdk):
             assert fpdk.model_ports(name, **kwargs) == optical, name
     for generic in ("straight", "bend_euler", "pad", "mzi", "coupler"):
         assert generic in ffzero_pdk.cells, "the generic PDK's cells stay available"
-    for device in ("mzi", "heater", "coupler", "waveguide"):
+    for device in ("mzi", "heater", "coupler", "mmi2x2", "waveguide"):
         assert f"ffzero_{device}" in ffzero_pdk.models
     assert all(name.startswith("ffzero_") for name in ffzero_pdk.models), "the plugin registers only names of its own"
 
@@ -155,15 +154,51 @@ def test_mesh_cell_model_and_optical_netlist(ffzero_pdk):
         fpdk.optical_netlist({"instances": {"p": {"component": "mystery"}}, "ports": {"o1": "p,o1"}})
 
 
-def test_tap_and_io_models_match_the_activation():
-    act = EOActivation(alpha=0.1)
-    field = np.array([0.3 + 0.1j])
-    phase = float(act.phase(np.abs(field) ** 2)[0])
-    s = fpdk.tap_detector_model(tap=0.1, phase=phase)
-    np.testing.assert_allclose(complex(s["o1", "o2"]) * field, act(field), atol=1e-14)
+@pytest.mark.filterwarnings("ignore:Unconnected ports")
+def test_activation_and_input_pdk_models_are_their_drawn_cells(ffzero_pdk):
+    """A user's layout of the PDK's activation and input cells simulates through the PDK models to what the
+    cells' own drawings simulate to (device netlists), at two wavelengths; the old tap model is gone."""
+    import jax
+
+    from ffzero_photonics.components import cell_models as cm
+
+    assert "ffzero_tap_detector" not in ffzero_pdk.models and not hasattr(fpdk, "tap_detector_model")
+    act = gf.get_component("ffzero_eo_activation", modulator_length=400.0)
+    src = gf.get_component("ffzero_coherent_input", n_ports=2)
+    top = gf.Component()
+    a = top.add_ref(src, name="src")
+    b = top.add_ref(act, name="act")
+    b.connect("o1", a.ports["o1"])
+    top.add_port("fiber", port=a.ports["fiber"])
+    top.add_port("o2", port=b.ports["o2"])
+    net = fpdk.optical_netlist(top.get_netlist(on_dangling_port="ignore"))
+    with jax.enable_x64(True):
+        circuit, _ = sax.circuit(net, models=ffzero_pdk.models, backend="klu", ignore_missing_ports=True)
+        act_net, _ = sax.circuit(cm.sax_netlist(act.get_netlist()), models=cm.DEVICE_MODELS, backend="klu")
+        src_net, _ = sax.circuit(cm.sax_netlist(src.get_netlist()), models=cm.DEVICE_MODELS, backend="klu")
+        for wl in (1.55, 1.56):
+            kappa = float(cm.coupling_from_geometry(0.3, act.info["tap_length_um"], wl=wl))  # the tap is dispersive
+            s = circuit(wl=wl, src={"amplitudes": [0.6, -0.3]}, act={"input_power_mW": 0.4})
+            theta, sign = cm.dac_phases([0.6, -0.3])
+            drawn_src = src_net(wl=wl, amp_0={"phase": theta[0]}, amp_1={"phase": theta[1]},
+                                sign_0={"phase": sign[0]}, sign_1={"phase": sign[1]})
+            volts = cm.eo_drive_voltage_V(0.4, tapped_fraction=kappa)
+            drawn_act = act_net(wl=wl, modulator={"voltage_V": volts})
+            expected = complex(drawn_src["fiber", "o1"]) * complex(drawn_act["o1", "o2"])
+            assert complex(s["fiber", "o2"]) == pytest.approx(expected, abs=1e-9)
     assert abs(complex(fpdk.io_coupler_model(loss_dB=3.0)["fiber", "o1"])) ** 2 == pytest.approx(10 ** -0.3)
-    with pytest.raises(UserInputError, match="tap"):
-        fpdk.tap_detector_model(tap=1.5)
+
+
+def test_mesh_model_depends_on_wavelength(ffzero_pdk):
+    spec = build_mesh("clements", 3)
+    phases = np.random.default_rng(2).uniform(0, 2 * np.pi, spec.n_params)
+    from ffzero_photonics.photonic.netlist import netlist_unitary
+
+    for wl in (1.55, 1.57):
+        s = fpdk.mesh_model(wl=wl, n_ports=3, phases=phases)
+        u = np.array([[s[f"in{i}", f"out{o}"] for i in range(3)] for o in range(3)], dtype=complex)
+        np.testing.assert_allclose(u, netlist_unitary(spec, phases, wl=wl), atol=1e-10)
+    assert not np.allclose(u, CompiledMesh(spec).unitary(phases), atol=1e-3)
 
 
 # ---------------------------------------------------------------- compiled route phases
@@ -171,7 +206,7 @@ def test_tap_and_io_models_match_the_activation():
 
 @pytest.mark.parametrize("topology", ["clements", "reck"])
 def test_compiled_route_phases_equal_netlist_with_waveguides(topology):
-    from ffzero_photonics.photonic.netlist import mesh_netlist, netlist_unitary
+    from ffzero_photonics.photonic.netlist import compiled_at_wavelength, mesh_netlist, netlist_unitary
 
     spec = build_mesh(topology, 4)
     rng = np.random.default_rng(7)
@@ -180,14 +215,16 @@ def test_compiled_route_phases_equal_netlist_with_waveguides(topology):
     params = rng.uniform(0, 2 * np.pi, spec.n_params)
     coupling = rng.uniform(0.45, 0.55, (spec.n_mzis, 2))
     phase, loss = route_phases_from_lengths(lengths, spec, wl=1.56, loss_dB_cm=2.0)
-    mesh = CompiledMesh(spec, coupling=coupling, route_phase=phase, route_loss_dB=loss)
+    params_wl, kwargs = compiled_at_wavelength(spec, params, 1.56, coupling=coupling, lengths_um=lengths, loss_dB_cm=2.0)
+    np.testing.assert_allclose(kwargs["route_phase"], phase)
+    mesh = CompiledMesh(spec, **kwargs)
     ref = netlist_unitary(
         spec, params, coupling=coupling, wl=1.56, waveguides={k: {"length": v, "loss_dB_cm": 2.0} for k, v in lengths.items()}
     )
-    np.testing.assert_allclose(mesh.unitary(params), ref, atol=1e-10)
-    np.testing.assert_allclose(np.asarray(mesh.unitary_jax(params)), ref, atol=1e-10)
+    np.testing.assert_allclose(mesh.unitary(params_wl), ref, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(mesh.unitary_jax(params_wl)), ref, atol=1e-10)
     x = rng.normal(size=(3, 4)) + 0j
-    np.testing.assert_allclose(mesh.propagate(params, x, method="direct"), x @ ref.T, atol=1e-10)
+    np.testing.assert_allclose(mesh.propagate(params_wl, x, method="direct"), x @ ref.T, atol=1e-10)
 
     arbitrary = rng.uniform(0, 2 * np.pi, (spec.n_columns + 1, spec.n_ports))  # idle (column, port) slots too
     fixed = compensate_route_phases(spec, params, arbitrary)
@@ -254,6 +291,28 @@ def test_raw_table_fails_on_the_routed_chip_and_export_run_compensates(trained, 
     assert report.passed, report.text()
     assert max(report.deviation_routes) < 1e-9
     assert report.layout_accuracy_routes == pytest.approx(metrics["test_accuracy"])
+
+
+def test_drawn_activation_cells_are_simulated_against_the_runs_activation(trained, tmp_path):
+    """The activation cells' model at the run's phase law reproduces its activation; a chip drawn with another
+    tap fraction fails verification naming the cell; every metal island of the exported chip is wired."""
+    from ffzero_photonics.layouts.lvs import unconnected_metal
+    from ffzero_photonics.tapeout.drawn_cells import TEST_POWERS, drawn_activation_power
+    from ffzero_photonics.tapeout.export import layout_params
+
+    run, gds, model, _ = trained
+    act = model.activation
+    expected = np.abs(act(np.sqrt(TEST_POWERS).astype(complex))) ** 2
+    drawn = drawn_activation_power({"tap_fraction": act.alpha, "tap_gap": 0.3}, act, TEST_POWERS)
+    np.testing.assert_allclose(drawn, expected, atol=2e-3 * expected.max())
+    assert unconnected_metal(extract_layout(gds).component) == []
+    specs = list(model.specs)
+    params = layout_params(specs, [model.get_params(l) for l in range(2)], tap_fraction=0.3)
+    wrong = tmp_path / "tap30.gds"
+    export_chip(specs, params, wrong, tap_fraction=0.3)
+    report = verify_run(run, wrong)
+    assert not report.passed
+    assert any(e.startswith("activation: drawn cell L0_tap_p0 (tap_fraction 0.3)") for e in report.errors), report.errors
 
 
 def test_route_compensated_table_verifies_with_route_phases(trained, tmp_path):

@@ -48,7 +48,7 @@ def test_photocurrent_units():
     det = Detector(responsivity_A_per_W=0.8)
     assert det.photocurrent_uA(1.0) == pytest.approx(800.0)  # 1 mW at 0.8 A/W = 800 uA
     assert det.integration_time_s == pytest.approx(1 / (2 * det.bandwidth_Hz))
-    assert det.full_scale_power_mW == pytest.approx((2.5 / 10e3 - 50e-9) / 0.8 * 1e3)
+    assert det.full_scale_power_mW == pytest.approx((2.5 / det.tia_gain_ohm - 50e-9) / 0.8 * 1e3)
 
 
 def test_zero_power_leaves_only_dark_shot_and_johnson_noise():
@@ -57,7 +57,7 @@ def test_zero_power_leaves_only_dark_shot_and_johnson_noise():
     b = det.bandwidth_Hz
     assert float(var["rin"]) == 0.0
     assert float(var["shot"]) == pytest.approx(2 * ELEMENTARY_CHARGE_C * 50e-9 * b)
-    assert float(var["johnson"]) == pytest.approx(4 * BOLTZMANN_J_PER_K * 300.0 * b / 10e3)
+    assert float(var["johnson"]) == pytest.approx(4 * BOLTZMANN_J_PER_K * 300.0 * b / det.tia_gain_ohm)
     assert det.snr_dB(0.0) == -np.inf
 
 
@@ -86,10 +86,11 @@ def test_rin_caps_the_snr_and_power_for_snr_inverts_it():
 
 def test_read_is_unbiased_with_the_predicted_spread():
     det = Detector(adc_bits=None)
-    power = np.full(200_000, 0.1)
+    p = 0.3 * det.full_scale_power_mW
+    power = np.full(200_000, p)
     reading, current = det.read(power, np.random.default_rng(0))
-    sigma_mW = det.noise_std_A(0.1) / det.responsivity_A_per_W * 1e3
-    assert reading.mean() == pytest.approx(0.1, abs=3 * sigma_mW / math.sqrt(power.size))
+    sigma_mW = det.noise_std_A(p) / det.responsivity_A_per_W * 1e3
+    assert reading.mean() == pytest.approx(p, abs=3 * sigma_mW / math.sqrt(power.size))
     assert reading.std() == pytest.approx(sigma_mW, rel=0.02)
     np.testing.assert_allclose(current, reading * 1e3 * det.responsivity_A_per_W)
 

@@ -18,9 +18,35 @@ LIMITS = Limits()
 LEASE_TTL_S = inspect.signature(ChipServer).parameters["lease_ttl_s"].default
 
 
-@click.group("chip", short_help="serve a simulated chip to remote trainers")
+@click.group("chip", short_help="serve a simulated chip to remote trainers; print its power budget")
 def chip() -> None:
-    """Serve a (simulated) chip to remote trainers."""
+    """Serve a (simulated) chip to remote trainers, or print its optical and electrical power budget."""
+
+
+@chip.command("budget", short_help="per-layer detector powers (dBm), SNR and heater power (W) of a physical chip")
+@click.option("--config", "config_path", type=existing_file(), required=True, metavar="CHIP.toml",
+              help="chip configuration file with [chip] model = \"physical\"")
+@click.option("--samples", type=POSITIVE_INT, default=256, show_default=True,
+              help="random inputs (uniform in [0, 1]) the detector powers are simulated for")
+@click.option("--json", "as_json", is_flag=True, help="print the budget as JSON")
+def budget(config_path: str, samples: int, as_json: bool) -> int:
+    """Laser to detector in mW/dBm and uA per layer, the detectors' SNR, and the chip's total heater power."""
+    import json
+
+    import numpy as np
+
+    from ..chip_factory import build_chip_from_config
+    from ..photonic.budget_report import format_budget, power_budget
+    from ..photonic.chip_config import ChipConfig
+
+    config = ChipConfig.from_toml(config_path)
+    if config.chip.n_features is None:
+        config = config.with_overrides(**SERVED_INPUTS)
+    device = build_chip_from_config(config)
+    x = np.random.default_rng(config.chip.seed).uniform(0.0, 1.0, (samples, device.n_inputs))
+    report = power_budget(device, x)
+    click.echo(json.dumps(report, indent=2) if as_json else format_budget(report))
+    return 0
 
 
 @chip.command("serve", short_help="serve a simulated chip over ZeroMQ until SIGINT/SIGTERM")
@@ -49,12 +75,13 @@ def serve(config_path: str, host: str, port: int, token: str | None, latency_s: 
           integrate_s: float | None, sleep: bool, log_path: str, no_log: bool, lease_ttl_s: float,
           max_request_bytes: int, max_work: int, max_reply_bytes: int, max_request_s: float, check: bool) -> int:
     """Print the bound URL on one line, then serve until SIGINT/SIGTERM."""
-    from ..photonic.chip_config import ChipConfig, build_chip
+    from ..chip_factory import build_chip_from_config
+    from ..photonic.chip_config import ChipConfig
 
     config = ChipConfig.from_toml(config_path)
     if config.chip.n_features is None:
         config = config.with_overrides(**SERVED_INPUTS)
-    device = build_chip(config, heater_positions=_layout_positions(config))
+    device = build_chip_from_config(config)
     options = config.instrument.instrument_kwargs()
     for key, value in (("latency_s", latency_s), ("settle_s", settle_s), ("integrate_s", integrate_s)):
         if value is not None:
@@ -80,12 +107,3 @@ def serve(config_path: str, host: str, port: int, token: str | None, latency_s: 
     counts = server.counts()
     click.echo(f"chip server stopped after {counts['requests']} requests ({counts['calls']} queries)", err=True)
     return 0
-
-
-def _layout_positions(config):
-    """The drawn layout's heater positions when the crosstalk model asks for them (it imports gdsfactory)."""
-    if config.nonideal.crosstalk.positions != "layout":
-        return None
-    from ..layouts.floorplan import heater_positions_for
-
-    return heater_positions_for

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import click
@@ -63,7 +64,34 @@ def export_gds(run_dir: str | None, config_path: str | None, mesh: str | None, p
         result = export_chip(specs if len(specs) > 1 else specs[0], None, out_path, **heaters)
     click.echo(f"wrote {result.gds_path} ({result.n_heaters} heaters, {result.n_pads} pads), "
                f"heater table {result.csv_path}, preview {result.png_path}")
+    report_tapeout(result.gds_path, result.csv_path)
     return 0
+
+
+def report_tapeout(gds_path: Path, csv_path: Path) -> None:
+    """Print die size, total heater power and the DRC count of a written GDS; warn when the die exceeds the reticle."""
+    from ..components.rules import CORNERSTONE_SI220 as rules
+    from ..layouts.drc import die_size_mm, fits_reticle, run_drc
+
+    width, height = die_size_mm(gds_path)
+    power_w = total_heater_power_w(csv_path)
+    power = "n/a (untrained: the table has no drive powers)" if power_w is None else f"{power_w:.4f} W"
+    click.echo(f"die {width:.3f} x {height:.3f} mm, total heater power {power}")
+    if not fits_reticle((width, height), rules):
+        click.echo(f"warning: die {width:.3f} x {height:.3f} mm exceeds the {rules.reticle_mm[0]:g} x "
+                   f"{rules.reticle_mm[1]:g} mm reticle", err=True)
+    count = len(run_drc(gds_path, rules))
+    click.echo(f"DRC ({rules.platform}): {count} violation{'s' if count != 1 else ''}"
+               + (f"; list them with `ffzero drc {gds_path}`" if count else ""))
+
+
+def total_heater_power_w(csv_path: Path) -> float | None:
+    """Sum of the heater table's drive powers in W; None when the table has none (an untrained layout)."""
+    with open(csv_path, newline="") as f:
+        powers = [row["power_mW"] for row in csv.DictReader(f)]
+    if not any(p.strip() for p in powers):
+        return None
+    return sum(float(p) for p in powers if p.strip()) / 1000.0
 
 
 def design_from_config(path: str) -> dict:

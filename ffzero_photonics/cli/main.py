@@ -17,6 +17,7 @@ import click
 from .. import __version__
 from ..errors import EXIT_BUG, EXIT_EXTERNAL, EXIT_USAGE, ExternalFailure, UserInputError
 from .chip import chip
+from .drc import drc
 from .evaluate import evaluate
 from .export_gds import export_gds
 from .listing import list_command
@@ -37,7 +38,7 @@ def cli() -> None:
     """Design and train photonic neural networks without backpropagation."""
 
 
-for command in (train, evaluate, export_gds, verify, study, chip, sweep, list_command):
+for command in (train, evaluate, export_gds, verify, drc, study, chip, sweep, list_command):
     cli.add_command(command)
 
 

@@ -9,6 +9,7 @@ import click
 
 from ..data import BUILTIN_DATASETS, DATASET_NAMES
 from ..errors import UserInputError
+from ..method.engine_jax import BACKENDS
 from ..method.estimators import DIRECTIONS, SCHEMES
 from ..method.losses import LOSSES
 from ..method.optim import OPTIMIZERS, SCHEDULES
@@ -20,7 +21,7 @@ from .options import (INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_F
                       NamedChoice, Number, Presets, existing_file, with_default)
 
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "eps", "n_dirs", "scheme", "directions", "optimizer", "schedule", "loss",
-              "prototypes", "margin", "proj_dim", "checkpoint_every")
+              "prototypes", "margin", "proj_dim", "checkpoint_every", "backend")
 CHIP_FLAGS = ("chip_config", "nonideal", "wavelength", "instance_seed")
 OWN_PARAMS = {"model", "paradigm", "dataset", "seed", "out", "no_progress", *TRAIN_KEYS, *CHIP_FLAGS}
 MODELS = available_models()
@@ -115,6 +116,8 @@ def _with_model_options(command):
 @click.option("--instance-seed", type=NON_NEGATIVE_INT, default=None, help="which fabricated instance of the design")
 @_train_option("--checkpoint-every", "checkpoint_every", NON_NEGATIVE_INT,
                "also checkpoint every N steps inside an epoch (0: after every epoch only)")
+@_train_option("--backend", "backend", NamedChoice("backend", BACKENDS),
+               "DD engine: numpy, or jax (compiled; digital models and the ideal chip, same numbers)")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def train(**args: Any) -> int:
     """Train a model and write a run directory (re-run the same command to resume)."""
@@ -173,6 +176,9 @@ def _chip_options(args: dict[str, Any]) -> dict[str, Any]:
     options = {k: v for k, v in compact.get("chip", {}).items() if k != "seed"}
     if "nonideal" in compact:
         options["nonideal"] = compact["nonideal"]
+    physics = {table: values for table, values in compact.items() if table not in ("chip", "nonideal", "instrument")}
+    if physics:  # the physical chip's tables ([budget], [detector], [heaters], ...)
+        options["physics"] = physics
     return options
 
 

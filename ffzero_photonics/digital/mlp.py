@@ -151,6 +151,21 @@ class SequentialNet(abc.ABC):
             outs.append(h.reshape((h.shape[0],) + tuple(lay.out_shape)))
         return outs
 
+    def compiled_query(self, params: Sequence[Any], x: Any, layer: int) -> Any:
+        """``query``'s measurement as a pure jax function (jit-able, uncounted: the caller records the cost).
+
+        ``params[l]`` is (P_l,) or a candidate stack (M, P_l) for layers 0..layer; the output is
+        (M, B, *out_shape), or (B, *out_shape) when no layer has candidates.
+        """
+        import jax.numpy as jnp
+
+        layer = self._check_layer(layer)
+        h = jnp.asarray(x)
+        for lay, p in zip(self._layers[: layer + 1], params):
+            p = jnp.asarray(p)
+            h = self._act(lay.forward_batched(p, h, jnp) if p.ndim == 2 else lay.forward(p, h, jnp), jnp)
+        return h.reshape(h.shape[:-1] + self._infos[layer].out_shape)
+
     def load_twin_params(self, params: Sequence[Any]) -> None:
         """Commit twin parameters (validated like :meth:`set_params`)."""
         if len(params) != len(self._layers):

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..errors import UserInputError
-from ..blackbox import PERIODIC, LayerInfo, ParamState, QueryCounter, check_inputs, check_settings
+from ..blackbox import INTERVAL, PERIODIC, LayerInfo, ParamState, QueryCounter, check_inputs, check_settings
 
 TWO_PI = 2 * np.pi
 
@@ -34,6 +34,12 @@ class LayerChannels:
     max_power_mW: tuple[float, ...]
     p_pi_mW: tuple[float, ...]  # calibration: drive power for a pi phase shift
     detectors: tuple[str, ...]
+    bounded: bool = False  # True: phases are bounded drives in [0, pi max / p_pi] (never wrapped)
+
+    @property
+    def max_phase(self) -> float:
+        """Largest phase every heater of the layer reaches within its limit: min pi max_power / p_pi."""
+        return float(np.min(np.pi * np.asarray(self.max_power_mW) / np.asarray(self.p_pi_mW)))
 
     def __post_init__(self) -> None:
         n = len(self.heaters)
@@ -144,8 +150,9 @@ def check_drives(channels: LayerChannels, layer: int, drives: np.ndarray) -> np.
 
 
 def phases_to_drives(channels: LayerChannels, phases: np.ndarray) -> np.ndarray:
-    """Heater power for each phase wrapped into [0, 2 pi): P = phase / pi * P_pi."""
-    return np.mod(phases, TWO_PI) / np.pi * np.asarray(channels.p_pi_mW)
+    """Heater power for each phase, P = phase / pi * P_pi; phases wrap into [0, 2 pi) unless the channels are bounded."""
+    phases = np.asarray(phases, dtype=float)
+    return (phases if channels.bounded else np.mod(phases, TWO_PI)) / np.pi * np.asarray(channels.p_pi_mW)
 
 
 def drives_to_phases(channels: LayerChannels, drives: np.ndarray) -> np.ndarray:
@@ -159,6 +166,8 @@ class SimulatedInstrument:
     Heater power is linear in phase, ``P = phase / pi * p_pi_mW`` for phases in
     [0, 2 pi); ``max_power_mW`` (scalar, sequence per heater, or mapping
     name -> mW; default 2 * p_pi_mW, the full 2 pi range) bounds every channel.
+    A physical chip (``chip.physics``) is driven with its own heaters: p_pi_mW is its nominal
+    [heaters] P_pi, the default limit the power at V_max, and phases are bounded drives (no wrap).
     ``timing`` (or ``latency_s`` / ``settle_s`` / ``integrate_s``) accumulates
     modelled lab time in ``clock``.
     """
@@ -167,7 +176,7 @@ class SimulatedInstrument:
         self,
         chip,
         *,
-        p_pi_mW: float = 20.0,
+        p_pi_mW: float | None = None,
         max_power_mW: float | Sequence[float] | Mapping[str, float] | None = None,
         timing: Timing | None = None,
         latency_s: float = 0.0,
@@ -175,13 +184,19 @@ class SimulatedInstrument:
         integrate_s: float = 0.0,
         sleep: bool = False,
     ):
+        heaters = getattr(getattr(chip, "physics", None), "heaters", None)
+        if heaters is not None and p_pi_mW is not None and p_pi_mW != heaters.p_pi_mW:
+            raise UserInputError(f"[instrument] p_pi_mW = {p_pi_mW!r} differs from the physical chip's "
+                                 f"[heaters] p_pi_mW = {heaters.p_pi_mW}; leave it out")
+        p_pi_mW = (20.0 if heaters is None else heaters.p_pi_mW) if p_pi_mW is None else p_pi_mW
         if not (isinstance(p_pi_mW, (int, float)) and np.isfinite(p_pi_mW) and p_pi_mW > 0):
             raise ValueError(f"p_pi_mW must be a positive number, got {p_pi_mW!r}")
         self.chip = chip
         self.p_pi_mW = float(p_pi_mW)
         self.clock = LabClock(timing or Timing(latency_s, settle_s, integrate_s, sleep))
         names = [chip.layer_info(l).param_names for l in range(chip.n_layers)]
-        limits = _limits(max_power_mW, names, 2 * self.p_pi_mW)
+        default_limit = 2 * self.p_pi_mW if heaters is None else float(heaters.power_W(heaters.v_max_V)) * 1e3
+        limits = _limits(max_power_mW, names, default_limit)
         self._max_power_spec = max_power_mW if not isinstance(max_power_mW, np.ndarray) else max_power_mW.tolist()
         layers = []
         for l in range(chip.n_layers):
@@ -190,7 +205,7 @@ class SimulatedInstrument:
             layers.append(LayerChannels(
                 heaters=tuple(names[l]), max_power_mW=tuple(limits[l]),
                 p_pi_mW=(self.p_pi_mW,) * info.n_params,
-                detectors=tuple(f"L{l}_{kind}_{d}" for d in range(info.out_dim)),
+                detectors=tuple(f"L{l}_{kind}_{d}" for d in range(info.out_dim)), bounded=heaters is not None,
             ))
         self._map = ChannelMap(n_inputs=chip.n_inputs, layers=tuple(layers))
 
@@ -230,6 +245,11 @@ class SimulatedInstrument:
         }
 
 
+def _initial(channels: LayerChannels, phases: np.ndarray) -> np.ndarray:
+    """Committed phases taken over from the instrument: wrapped for periodic channels, within range for bounded ones."""
+    return np.clip(phases, 0.0, channels.max_phase) if channels.bounded else np.mod(phases, TWO_PI)
+
+
 def _limits(spec, names: list[tuple[str, ...]], default: float) -> list[list[float]]:
     if spec is None:
         return [[default] * len(n) for n in names]
@@ -266,13 +286,14 @@ class InstrumentChip:
         self.channels = instrument.describe()
         self._infos = [
             LayerInfo(
-                n_params=len(ch.heaters), out_shape=(len(ch.detectors),), domain=PERIODIC,
-                period=TWO_PI, readout="power", param_names=tuple(ch.heaters),
+                n_params=len(ch.heaters), out_shape=(len(ch.detectors),), readout="power",
+                param_names=tuple(ch.heaters),
+                **(dict(domain=INTERVAL, low=0.0, high=ch.max_phase) if ch.bounded else dict(domain=PERIODIC, period=TWO_PI)),
             )
             for ch in self.channels.layers
         ]
         initial = [
-            np.mod(drives_to_phases(ch, check_drives(ch, l, instrument.read_drives(l))), TWO_PI)
+            _initial(ch, drives_to_phases(ch, check_drives(ch, l, instrument.read_drives(l))))
             for l, ch in enumerate(self.channels.layers)
         ]
         self._state = ParamState(self._infos, initial)

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..blackbox import PERIODIC, LayerInfo, ParamState, QueryCounter, check_inputs, check_settings
+from ..blackbox import INTERVAL, PERIODIC, LayerInfo, ParamState, QueryCounter, check_inputs, check_settings
 from ..errors import UserInputError
 from .activation import EOActivation
 from .compiled import CompiledMesh, route_kwargs
@@ -39,6 +39,7 @@ from .effects import (
 )
 from .forward import forward_powers
 from .nonideal_config import DESIGN_WAVELENGTH_UM, NonIdealConfig, as_config
+from .physical import PHYSICS_COVERS, Physics, PhysicalInstance, bounded_initial, check_physical, grid_positions
 
 INITS = ("haar", "identity", "uniform")
 
@@ -46,8 +47,11 @@ INITS = ("haar", "identity", "uniform")
 class PhotonicChip:
     """An L-layer chip of N-port meshes implementing ``LayeredBlackBox`` and ``DifferentiableTwin``.
 
-    ``heater_positions(spec) -> {heater: (x_um, y_um)}`` places the heaters for
-    thermal crosstalk with ``positions = "layout"`` (the layout package provides it).
+    Without ``physics`` it is the paper's normalized chip (unit input power, periodic phases, ``gain`` per
+    unit power). With ``physics`` (the [budget], [detector], [heaters], [thermal], [clock], [activation]
+    tables) it is the chip in SI units: fields in sqrt(mW), readings in mW, each heater a bounded drive
+    (nominal phase in [0, theta_max]). ``heater_positions(spec) -> {heater: (x_um, y_um)}`` places the
+    heaters for thermal crosstalk with ``positions = "layout"`` (the layout package provides it).
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class PhotonicChip:
         instance_seed: int = 0,
         route_lengths: list | None = None,
         heater_positions: Callable[[MeshSpec], Mapping[str, tuple[float, float]]] | None = None,
+        physics: Physics | Mapping[str, Any] | None = None,
     ):
         if not isinstance(layers, (int, np.integer)) or layers < 1:
             raise UserInputError(f"a chip needs at least one layer, got layers={layers!r}")
@@ -81,6 +86,9 @@ class PhotonicChip:
         if isinstance(instance_seed, bool) or not isinstance(instance_seed, (int, np.integer)) or instance_seed < 0:
             raise UserInputError(f"instance_seed must be a non-negative integer, got {instance_seed!r}")
         self.nonideal = as_config(nonideal)
+        self.physics = None if physics is None else Physics.from_dict(physics)
+        if self.physics is not None:
+            check_physical(self.nonideal, dict(alpha=alpha, gain=gain, phase_bias=phase_bias, input_power=input_power))
         self.heater_positions = heater_positions
         self.wavelength_um = float(wavelength_um)
         self.instance_seed = int(instance_seed)
@@ -100,15 +108,22 @@ class PhotonicChip:
             instance_seed=self.instance_seed,
             route_lengths=None if self.route_lengths is None else [r.tolist() for r in self.route_lengths],
         )
+        if self.physics is not None:
+            self._config["physics"] = self.physics.to_dict(compact=True)
+        theta_max = None if self.physics is None else self.physics.heaters.phase_range_rad
+        domain = dict(domain=PERIODIC) if theta_max is None else dict(domain=INTERVAL, low=0.0, high=float(theta_max))
         self._infos = [
             LayerInfo(
-                n_params=spec.n_params, out_shape=(spec.n_ports,), domain=PERIODIC,
-                readout="power", param_names=tuple(f"L{l}_{h}" for h in spec.heater_names),
+                n_params=spec.n_params, out_shape=(spec.n_ports,), readout="power",
+                param_names=tuple(f"L{l}_{h}" for h in spec.heater_names), **domain,
             )
             for l, spec in enumerate(self.specs)
         ]
         rng = np.random.default_rng(seed)
-        self._state = ParamState(self._infos, [_initial_phases(spec, init, rng) for spec in self.specs])
+        initial = [_initial_phases(spec, init, rng) for spec in self.specs]
+        if theta_max is not None:
+            initial = [bounded_initial(p, theta_max, rng) for p in initial]
+        self._state = ParamState(self._infos, initial)
         self.counter = QueryCounter()
         self.energy_model = EnergyModel()
         self._fabricate(int(seed))
@@ -151,12 +166,22 @@ class PhotonicChip:
         return self._state.get(layer)
 
     def set_params(self, layer: int, params: np.ndarray) -> None:
+        """Commit one layer's parameters; on a physical chip a setting above the power limit is refused."""
+        before = self._state.params[layer]
         self._state.set(layer, params)
+        if self.physical is not None:
+            try:
+                self.physical.check_power(self.heater_power_W())
+            except UserInputError:
+                self._state.params[layer] = before
+                raise
 
     def query(self, x: np.ndarray, layer: int, settings=None) -> np.ndarray:
-        """Detector powers of ``layer`` (monitor taps, or the output detectors of the last layer)."""
+        """Detector powers of ``layer`` (monitor taps, or the output detectors of the last layer); mW on a physical chip."""
         x = check_inputs(x, self.n_inputs)
         settings, m = check_settings(self._infos, layer, settings)
+        if self.physical is not None:
+            return self._physical_query(x, layer, settings, m)
         if not self._ideal_path:
             self.advance_drift(1)
         transfers = [self._transfer(l, settings) for l in range(layer + 1)]
@@ -170,23 +195,49 @@ class PhotonicChip:
             reference_power=self.reference_power, full_scale=self.full_scale[layer],
         )
 
-    def _transfer(self, layer: int, settings: dict):
+    def _physical_query(self, x: np.ndarray, layer: int, settings: dict, m: int) -> np.ndarray:
+        """Readings (mW) of a physical chip: power check, lab time (settling, integration, drift), fields, detectors."""
+        phys = self.physical
+        total = self.heater_power_W(settings)
+        phys.check_power(total)
+        phys.advance(phys.call_duration_s(m, len(x)))
+        transfers = [self._transfer(l, settings, total) for l in range(layer + 1)]
+        power = forward_powers(self.input_fields(x)[None], transfers, phys.activations, self.n_layers)
+        self.counter.record(m, len(x), layer + 1)
+        return phys.read(layer, power)
+
+    def _transfer(self, layer: int, settings: dict, total_W=None):
         """Fields -> fields through mesh ``layer`` at its candidate (or committed) settings; the fabricated
         instance (drive, crosstalk, offsets, drift, dispersion, column loss) unless the chip is ideal."""
         params = settings.get(layer, self._state.params[layer][None, :])
         if self._ideal_path:
             return lambda fields: _propagate(self.meshes[layer], params, fields)
         amp = self._column_amp[layer]
+        if self.physical is not None:
+            amp = amp * self.physical.loss_amplitude(layer)
 
         def run(fields):
-            fields = _propagate(self._phys_meshes[layer], self.physical_phases(layer, params), fields)
+            phases = self.physical_phases(layer, np.atleast_2d(params), total_W=total_W)
+            fields = _propagate(self._phys_meshes[layer], phases, fields)
             return fields if amp == 1.0 else fields * amp
 
         return run
 
     def input_fields(self, x: np.ndarray) -> np.ndarray:
-        """Complex fields (B, N) the laser and input modulators put on the first mesh for features x (B, n_inputs)."""
-        return self.encoder.encode(x) * np.sqrt(self.input_power)
+        """Complex fields (B, N) the laser and input modulators put on the first mesh for features x (B, n_inputs).
+
+        Each sample carries the input power (on a physical chip: the laser after its IO coupler, in mW).
+        """
+        return self.encoder.encode(x) * np.sqrt(self.input_power if self.physical is None else self.physical.input_mW)
+
+    def detector_powers(self, x: np.ndarray) -> list[np.ndarray]:
+        """Noise-free optical power (B, N) on every layer's detectors at the committed settings (a simulation view;
+        no query is counted and no lab time passes). mW on a physical chip."""
+        x = check_inputs(x, self.n_inputs)
+        total = self.heater_power_W() if self.physical is not None else None
+        transfers = [self._transfer(l, {}, total) for l in range(self.n_layers)]
+        cells = self.activation if self.physical is None else self.physical.activations
+        return [p[0] for p in forward_powers(self.input_fields(x)[None], transfers, cells, self.n_layers, every_layer=True)]
 
     # ---------- DifferentiableTwin ----------
     def twin_params(self) -> list[Any]:
@@ -203,23 +254,49 @@ class PhotonicChip:
 
         a = jnp.asarray(x) @ jnp.asarray(self.encoder.matrix).T
         a = a / jnp.sqrt(jnp.sum(a * a, axis=-1, keepdims=True) + 1e-24)
-        fields = (a + 0j) * np.sqrt(self.input_power)
+        phys = self.physical
+        fields = (a + 0j) * np.sqrt(self.input_power if phys is None else phys.input_mW)
+        amps = [1.0 if phys is None else phys.loss_amplitude(l) for l in range(self.n_layers)]
 
         def transfer(l):
-            return lambda fields: self.meshes[l].propagate_jax(params[l][None, :], fields)[0]
+            return lambda fields: self.meshes[l].propagate_jax(params[l][None, :], fields)[0] * amps[l]
 
-        return forward_powers(fields, [transfer(l) for l in range(self.n_layers)], self.activation, self.n_layers,
+        cells = self.activation if phys is None else phys.activations
+        return forward_powers(fields, [transfer(l) for l in range(self.n_layers)], cells, self.n_layers,
                               xp=jnp, every_layer=True)
 
     def load_twin_params(self, params: list[Any]) -> None:
         for l, p in enumerate(params):
             self.set_params(l, np.asarray(p))
 
+    def compiled_query(self, params: list[Any], x: Any, layer: int) -> Any:
+        """The ideal chip's ``query`` as a pure jax function (jit-able, uncounted: the caller records the cost).
+
+        ``params[l]`` is (P,) or a candidate stack (M, P) for layers 0..layer; returns (M, B, N) powers, or (B, N)
+        when no layer has candidates. A chip with non-idealities or physics has noise and lab state: NotImplementedError.
+        """
+        if not self._ideal_path:
+            raise NotImplementedError("compiled_query models the ideal chip only; this chip has non-idealities or physics")
+        import jax.numpy as jnp
+
+        from .encoding import NORM_FLOOR
+
+        a = jnp.asarray(x) @ self.encoder.matrix.T
+        a = a / jnp.maximum(jnp.linalg.norm(a, axis=-1, keepdims=True), NORM_FLOOR)
+        fields = (a + 0j) * np.sqrt(self.input_power)
+
+        from . import mesh_jit
+
+        def transfer(l):
+            return lambda f: mesh_jit.propagate(self.meshes[l], params[l], f)
+
+        return forward_powers(fields, [transfer(l) for l in range(layer + 1)], self.activation, self.n_layers, xp=jnp)
+
     # ---------- the fabricated instance (simulation-only views and controls) ----------
     def _fabricate(self, seed: int) -> None:
         """Draw this instance's static errors once and build the physical meshes at the chip's wavelength."""
         cfg, fab, inst = self.nonideal, self.nonideal.fabrication, self.instance_seed
-        self._ideal_path = cfg.is_ideal and self.wavelength_um == DESIGN_WAVELENGTH_UM
+        self._ideal_path = cfg.is_ideal and self.wavelength_um == DESIGN_WAVELENGTH_UM and self.physics is None
         n, n_layers = self.specs[0].n_ports, len(self.specs)
         rng = {name: effect_rng(seed, inst, name) for name in ("coupler", "mzi_loss", "phase_offset", "responsivity")}
         self._coupling = [
@@ -256,6 +333,24 @@ class PhotonicChip:
                 for l, (s, c, loss) in enumerate(zip(self.specs, self._coupling, self._mzi_loss_dB))
             ]
         self.full_scale, self.reference_power = self._detector_scales()
+        self.physical = None
+        if self.physics is not None:
+            self.physical = PhysicalInstance(
+                self.physics, self.specs, positions=[self._physics_positions(s) for s in self.specs],
+                rngs={k: effect_rng(seed, inst, f"physics_{k}") for k in ("heaters", "drift", "noise")},
+                wavelength_um=self.wavelength_um,
+            )
+            self.physical.check_power(self.heater_power_W())
+
+    def _physics_positions(self, spec: MeshSpec) -> Mapping[str, tuple[float, float]]:
+        th = self.physics.thermal
+        if th.positions == "grid":
+            return grid_positions(spec, th.grid_pitch_x_um, th.grid_pitch_y_um)
+        if self.heater_positions is None:
+            raise UserInputError(
+                "[thermal] positions = 'layout' needs the drawn layout's heater positions: build the chip with "
+                "ffzero_photonics.chip_factory (or heater_positions=<layout function>), got None")
+        return self.heater_positions(spec)
 
     def _heater_positions(self, spec: MeshSpec) -> Mapping[str, tuple[float, float]]:
         if self.heater_positions is None:
@@ -281,12 +376,21 @@ class PhotonicChip:
         """True when the chip is the ideal design at 1.55 um (no non-ideality acts)."""
         return self._ideal_path
 
-    def physical_phases(self, layer: int, params: np.ndarray) -> np.ndarray:
-        """Phases the heaters of ``layer`` really produce for requested params (M, P) or (P,): drive, crosstalk, offsets, drift, dispersion."""
+    def physical_phases(self, layer: int, params: np.ndarray, *, total_W=None) -> np.ndarray:
+        """Phases the heaters of ``layer`` really produce for requested params (M, P) or (P,): drive, crosstalk, offsets, drift, dispersion.
+
+        On a physical chip ``total_W`` (M,) is the chip's heater power of each setting (global heating);
+        by default that of these params with the other layers at their committed drive.
+        """
         params = np.asarray(params, dtype=float)
         if self._ideal_path:
             return params
-        phases = apply_crosstalk(drive_phases(np.atleast_2d(params), self.nonideal.drive), self._crosstalk[layer])
+        if self.physical is not None:
+            if total_W is None:
+                total_W = self.heater_power_W({layer: np.atleast_2d(params)})
+            phases = self.physical.phases(layer, np.atleast_2d(params), total_W)
+        else:
+            phases = apply_crosstalk(drive_phases(np.atleast_2d(params), self.nonideal.drive), self._crosstalk[layer])
         phases = phases + (self._offsets[layer] + self._drift[layer])
         if self.wavelength_um != DESIGN_WAVELENGTH_UM:
             phases = phases * phase_scale(self.wavelength_um)
@@ -305,6 +409,9 @@ class PhotonicChip:
     def heater_power_W(self, settings=None) -> np.ndarray:
         """Total electrical heater power (W) of the chip for each candidate setting (M,); unset layers keep committed phases."""
         settings = {int(k): np.atleast_2d(np.asarray(v, dtype=float)) for k, v in (settings or {}).items()}
+        if self.physical is not None:
+            return self.physical.total_power_W([settings.get(l, self._state.params[l][None, :])
+                                                for l in range(self.n_layers)])
         drive = self.nonideal.drive
         total = 0.0
         for l in range(self.n_layers):
@@ -323,8 +430,9 @@ class PhotonicChip:
         return chip
 
     def ideal_copy(self) -> "PhotonicChip":
-        """The ideal design (no non-idealities, 1.55 um) with this chip's committed phases."""
-        return self._clone(nonideal=None, wavelength_um=DESIGN_WAVELENGTH_UM)
+        """The ideal design (no non-idealities, 1.55 um; a physical chip's nominal phases on the paper chip) with this
+        chip's committed phases."""
+        return self._clone(nonideal=None, wavelength_um=DESIGN_WAVELENGTH_UM, physics=None)
 
     def fabricate(self, instance_seed: int) -> "PhotonicChip":
         """Another fabricated instance of the same design and non-idealities, programmed with these phases."""
@@ -349,7 +457,8 @@ class PhotonicChip:
         if self._ideal_path:
             return self.meshes[layer].unitary(self._state.params[layer])
         u = self._phys_meshes[layer].unitary(self.physical_phases(layer, self._state.params[layer]))
-        return u * self._column_amp[layer]
+        amp = self._column_amp[layer] * (1.0 if self.physical is None else self.physical.loss_amplitude(layer))
+        return u * amp
 
     def heater_table(self) -> list[dict[str, Any]]:
         """Heater name and committed phase of every heater on the chip."""
@@ -358,24 +467,6 @@ class PhotonicChip:
             for name, phase in zip(info.param_names, self._state.params[l]):
                 rows.append({"heater": name, "layer": l, "phase_rad": float(phase)})
         return rows
-
-    def phase_grid(self, layer: int) -> np.ndarray:
-        """Heater phases of one mesh on a (ports, 2*columns + 1) grid (NaN where no heater sits)."""
-        spec = self.specs[layer]
-        theta, phi, screen = spec.split_params(self._state.params[layer])
-        grid = np.full((spec.n_ports, 2 * spec.n_columns + 1), np.nan)
-        for k, site in enumerate(spec.mzis):
-            grid[site.row, 2 * site.column] = phi[k]
-            grid[site.row + 1, 2 * site.column + 1] = theta[k]
-        grid[:, -1] = screen
-        return grid
-
-    def write_figures(self, out_dir) -> None:
-        from pathlib import Path
-
-        from ..runs.plots import heater_phase_map
-
-        heater_phase_map([self.phase_grid(l) for l in range(self.n_layers)], Path(out_dir) / "heater_phases.png")
 
 
 def _propagate(mesh, params: np.ndarray, fields: np.ndarray) -> np.ndarray:

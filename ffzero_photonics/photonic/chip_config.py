@@ -1,7 +1,10 @@
 """One validated description of a chip (CHIP.toml): design, non-idealities and the simulated lab instrument.
 
 A CHIP.toml has one table per section of :class:`ChipConfig` (``[chip]``,
-``[nonideal.<effect>]``, ``[instrument]``); every table is optional. A new
+``[nonideal.<effect>]``, ``[instrument]`` and, for ``[chip] model = "physical"``, the SI-unit
+physics ``[budget]``, ``[detector]``, ``[heaters]``, ``[thermal]``, ``[clock]``,
+``[activation]``); every table is optional. ``model = "paper"`` (the default) is the paper's
+normalized ideal chip (:meth:`ChipConfig.preset`). A new
 section (say ``[laser]``) is one frozen :class:`~.config_fields.Section` class
 and one field of ``ChipConfig``: readers, writers and errors follow from the fields.
 """
@@ -22,6 +25,20 @@ from .chip import INITS, PhotonicChip
 from .config_fields import Section, check_choice, check_int, check_real
 from .mesh_spec import TOPOLOGIES
 from .nonideal_config import DESIGN_WAVELENGTH_UM, NonIdealConfig
+from .physical import PHYSICS_SECTIONS
+from .physics.activation import Activation
+from .physics.budget import Budget
+from .physics.clock import Clock
+from .physics.detection import Detector
+from .physics.heaters import Heaters
+from .physics.thermal import Thermal
+
+MODELS = ("paper", "physical")
+# what `ChipConfig.preset(name)` lays over the defaults; "physical" (the physics tables' defaults) = examples/chip.toml
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "physical": {"chip": {"model": "physical"}},
+}
 
 __all__ = ["ChipConfig", "ChipSection", "InstrumentSection", "build_chip"]
 
@@ -39,6 +56,7 @@ class ChipSection(Section):
     """
 
     TABLE = "chip"
+    model: str = "paper"
     mesh: str = "clements"
     ports: int = 16
     layers: int = 2
@@ -55,6 +73,7 @@ class ChipSection(Section):
 
     def __post_init__(self):
         t = self.TABLE
+        check_choice(t, "model", self.model, MODELS)
         check_choice(t, "mesh", self.mesh, TOPOLOGIES)
         check_choice(t, "init", self.init, INITS)
         _set(self, "ports", check_int(t, "ports", self.ports, 2))
@@ -87,12 +106,13 @@ class ChipSection(Section):
 class InstrumentSection(Section):
     """The simulated lab instrument: heater calibration and safety limits, lab timing model.
 
+    ``p_pi_mW`` absent: 20 mW for the paper chip, the chip's [heaters] p_pi_mW for a physical one.
     ``max_power_mW`` is one limit for every heater, a list (one per heater, in
-    chip order) or a table heater-name -> mW; absent means 2 ``p_pi_mW``.
+    chip order) or a table heater-name -> mW; absent means 2 ``p_pi_mW`` (a physical chip: the power at v_max_V).
     """
 
     TABLE = "instrument"
-    p_pi_mW: float = 20.0
+    p_pi_mW: float | None = None
     max_power_mW: float | tuple[float, ...] | dict[str, float] | None = None
     latency_s: float = 0.0
     settle_s: float = 0.0
@@ -101,7 +121,8 @@ class InstrumentSection(Section):
 
     def __post_init__(self):
         t = self.TABLE
-        _set(self, "p_pi_mW", check_real(t, "p_pi_mW", self.p_pi_mW, lo=0, lo_open=True))
+        if self.p_pi_mW is not None:
+            _set(self, "p_pi_mW", check_real(t, "p_pi_mW", self.p_pi_mW, lo=0, lo_open=True))
         for name in ("latency_s", "settle_s", "integrate_s"):
             _set(self, name, check_real(t, name, getattr(self, name), lo=0))
         if not isinstance(self.sleep, bool):
@@ -130,6 +151,12 @@ class ChipConfig:
     chip: ChipSection = field(default_factory=ChipSection)
     nonideal: NonIdealConfig = field(default_factory=NonIdealConfig)
     instrument: InstrumentSection = field(default_factory=InstrumentSection)
+    budget: Budget = field(default_factory=Budget)
+    detector: Detector = field(default_factory=Detector)
+    heaters: Heaters = field(default_factory=Heaters)
+    thermal: Thermal = field(default_factory=Thermal)
+    clock: Clock = field(default_factory=Clock)
+    activation: Activation = field(default_factory=Activation)
 
     def __post_init__(self):
         for f in fields(self):
@@ -139,6 +166,24 @@ class ChipConfig:
                 _set(self, f.name, cls.from_dict(value))
             elif not isinstance(value, cls):
                 raise UserInputError(f"[{f.name}] must be a {cls.__name__} or a table, got {value!r}")
+        if self.chip.model != "physical":
+            used = [name for name in PHYSICS_SECTIONS if getattr(self, name).enabled]
+            if used:
+                raise UserInputError(f"[{used[0]}] applies to a physical chip only; set [chip] model = \"physical\"")
+
+    @classmethod
+    def preset(cls, name: str) -> "ChipConfig":
+        """A named chip: ``"paper"`` (the paper's ideal normalized chip) or ``"physical"`` (examples/chip.toml)."""
+        check_choice("chip", "preset", name, tuple(PRESETS))
+        return cls.from_dict(PRESETS[name])
+
+    @property
+    def is_physical(self) -> bool:
+        return self.chip.model == "physical"
+
+    def physics_tables(self) -> dict[str, Any]:
+        """The physics tables (non-default values only) a physical chip is built with."""
+        return {name: getattr(self, name).to_dict(compact=True) for name in PHYSICS_SECTIONS}
 
     # ---------- dicts and files ----------
     @classmethod
@@ -220,6 +265,8 @@ class ChipConfig:
     def chip_kwargs(self, data: Any = None, *, seed: int | None = None) -> dict[str, Any]:
         """``PhotonicChip`` keyword arguments; ``data`` (a Dataset) sizes the encoder, ``seed`` overrides [chip] seed."""
         kwargs = self.chip.to_dict()
+        if kwargs.pop("model") == "physical":
+            kwargs["physics"] = self.physics_tables()
         if seed is not None:
             kwargs["seed"] = check_int("chip", "seed", seed, 0)
         if data is not None:
@@ -243,6 +290,10 @@ class ChipConfig:
         """
         options = dict(options)
         config = cls.from_dict(options.pop("chip_config", None))
+        physics = options.pop("physics", None)
+        if physics:
+            config = cls.from_dict({**config.to_dict(compact=True), **physics,
+                                    "chip": {**config.chip.to_dict(compact=True), "model": "physical"}})
         nonideal = options.pop("nonideal", None)
         if nonideal is not None:
             config = config.with_nonideal(nonideal)
@@ -253,8 +304,9 @@ def build_chip(config: ChipConfig | Mapping[str, Any], data: Any = None, *, seed
                heater_positions: Callable | None = None) -> PhotonicChip:
     """The PhotonicChip a config describes, sized by ``data`` when given (see :meth:`ChipConfig.chip_kwargs`).
 
-    ``heater_positions(spec) -> {heater: (x_um, y_um)}`` is needed only for
-    ``[nonideal.crosstalk] positions = "layout"`` (the layout package provides it).
+    ``heater_positions(spec) -> {heater: (x_um, y_um)}`` is needed for ``[thermal] positions = "layout"``
+    (a physical chip's default) and ``[nonideal.crosstalk] positions = "layout"``; the layout package
+    provides it (``ffzero_photonics.chip_factory.build_chip_from_config`` passes it).
     """
     if not isinstance(config, ChipConfig):
         config = ChipConfig.from_dict(config)

@@ -6,19 +6,29 @@ shape of the input pattern reaches the chip; the laser sets the absolute power).
 An all-zero sample stays all-zero: the norm is floored at ``NORM_FLOOR``.
 Amplitudes are real: a negative (e.g. standardized) feature becomes an amplitude
 with phase pi, i.e. ``-|a|``, which the interferometer distinguishes from ``+|a|``.
+
+:class:`CoherentInput` is the drawn coherent input (``components.input_cells``) as
+physics: an encoder's pattern set through per-port amplitude MZIs and sign heaters
+on DACs behind a 1 -> N splitter tree ([input] table, :class:`InputSection`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+
+from ..components.dac import dac_phases
+from .config_fields import Section, check_bits, check_real
+from ..errors import UserInputError
+from .physics.heaters import Heaters
 
 NORM_FLOOR = 1e-12
 IMAGE_METHODS = ("pool", "resize", "crop")
 VECTOR_METHODS = ("auto", "pad", "area")
 
-__all__ = ["ImageEncoder", "VectorEncoder", "area_matrix", "NORM_FLOOR"]
+__all__ = ["CoherentInput", "ImageEncoder", "InputSection", "VectorEncoder", "area_matrix", "NORM_FLOOR"]
 
 
 def area_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -163,3 +173,90 @@ class VectorEncoder(_LinearEncoder):
 
     def __repr__(self) -> str:
         return f"VectorEncoder(n_features={self.n_inputs}, n_ports={self.n_ports}, method={self.method!r})"
+
+
+@dataclass(frozen=True)
+class InputSection(Section):
+    """The coherent input ([input] table): one laser split 1 -> N by 1x2 MMIs, per port an amplitude MZI and a sign heater.
+
+    Heaters follow ``physics.Heaters`` (P_pi, R) driven by ``dac_bits`` DACs over [0, v_max_V];
+    the amplitude MZI's finite ``extinction_ratio_dB`` is realised, as in the drawn cell's
+    model, by its heater arm's extra loss (:attr:`arm_loss_dB`, also on the sign heater).
+    """
+
+    TABLE = "input"
+
+    extinction_ratio_dB: float = 30.0
+    dac_bits: int | None = 16
+    v_max_V: float = 7.5
+    p_pi_mW: float = 25.0
+    resistance_ohm: float = 1000.0
+    splitter_loss_dB: float = 0.3
+
+    def __post_init__(self):
+        t = self.TABLE
+        for name in ("extinction_ratio_dB", "v_max_V", "p_pi_mW", "resistance_ohm"):
+            object.__setattr__(self, name, check_real(t, name, getattr(self, name), lo=0, lo_open=True))
+        object.__setattr__(self, "splitter_loss_dB", check_real(t, "splitter_loss_dB", self.splitter_loss_dB, lo=0))
+        object.__setattr__(self, "dac_bits", check_bits(t, "dac_bits", self.dac_bits))
+        if self.heaters.phase_range_rad < 2 * math.pi:
+            raise UserInputError(
+                f"[input] v_max_V must reach a 2 pi phase (>= {self.heaters.v_pi_V * math.sqrt(2):.4g} V "
+                f"at p_pi_mW={self.p_pi_mW}, resistance_ohm={self.resistance_ohm}), got {self.v_max_V!r}")
+
+    @property
+    def heaters(self) -> Heaters:
+        """The amplitude and sign heaters with their DAC."""
+        return Heaters(resistance_ohm=self.resistance_ohm, p_pi_mW=self.p_pi_mW, v_max_V=self.v_max_V,
+                       dac_bits=self.dac_bits)
+
+    @property
+    def arm_loss_dB(self) -> float:
+        """Extra loss of the MZI's heater arm that limits its extinction to ``extinction_ratio_dB``."""
+        r = 10 ** (self.extinction_ratio_dB / 20)
+        return -20 * math.log10((r - 1) / (r + 1))
+
+
+class CoherentInput:
+    """Features -> signed port amplitudes (``encoder``, scaled so the largest is 1) -> DAC drives -> relative port fields.
+
+    Fields are per unit laser power in the fibre before the grating: they carry the
+    1 / 2^ceil(log2 N) split, the MMI stage losses and the MZIs' finite extinction, so a
+    laser power and a grating loss (the chip's budget) scale them. Equal to the drawn
+    cell's model (``cell_models.coherent_input_model``) at the same drives, up to its route phase.
+    """
+
+    def __init__(self, encoder: _LinearEncoder, section: InputSection | None = None):
+        if not isinstance(encoder, _LinearEncoder):
+            raise TypeError(f"encoder must be an ImageEncoder or VectorEncoder, got {type(encoder).__name__}")
+        self.encoder = encoder
+        self.section = InputSection() if section is None else section
+        self.n_ports, self.n_inputs = encoder.n_ports, encoder.n_inputs
+        self.levels = math.ceil(math.log2(self.n_ports)) if self.n_ports > 1 else 0
+
+    def amplitudes(self, X) -> np.ndarray:
+        """Real (B, N) target amplitudes in [-1, 1]: the encoder's pattern over its largest magnitude (0 stays 0)."""
+        a = self.encoder.encode(X).real
+        peak = np.max(np.abs(a), axis=-1, keepdims=True)
+        return np.clip(a / np.maximum(peak, NORM_FLOOR), -1.0, 1.0)
+
+    def drives(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """(amplitude-MZI phase, sign-heater phase), each (B, N), after the DACs."""
+        return dac_phases(self.amplitudes(X), self.section.heaters)
+
+    def fields_from_drives(self, theta, sign) -> np.ndarray:
+        """Complex port fields for given heater phases: tree x MZI (mmi1x2, heater arm, mmi1x2) x sign heater."""
+        s = self.section
+        stage = 10 ** (-s.splitter_loss_dB / 20) / math.sqrt(2)
+        arm = 10 ** (-s.arm_loss_dB / 20)
+        theta, sign = np.asarray(theta, dtype=float), np.asarray(sign, dtype=float)
+        return stage ** (self.levels + 2) * (arm * np.exp(1j * theta) + 1.0) * arm * np.exp(1j * sign)
+
+    def encode(self, X) -> np.ndarray:
+        """Complex (B, N) relative port fields for features X (one sample gives (N,))."""
+        return self.fields_from_drives(*self.drives(X))
+
+    __call__ = encode
+
+    def __repr__(self) -> str:
+        return f"CoherentInput({self.encoder!r}, {self.section!r})"

@@ -21,22 +21,25 @@ def readout_power(fields: Any, activation: EOActivation, is_output_layer: bool, 
     return xp.abs(fields) ** 2 if is_output_layer else activation.monitor_power(fields, xp)
 
 
-def forward_powers(fields: Any, transfers: Sequence[Callable[[Any], Any]], activation: EOActivation, n_layers: int,
+def forward_powers(fields: Any, transfers: Sequence[Callable[[Any], Any]],
+                   activation: EOActivation | Sequence[EOActivation], n_layers: int,
                    *, xp=np, every_layer: bool = False) -> Any:
     """Detector powers of layer ``len(transfers) - 1`` of an ``n_layers`` chip (``every_layer``: a list, one per layer).
 
     ``fields`` are the encoded input fields (..., N); ``transfers[l]`` maps the
-    fields entering mesh l to the fields leaving it. The activation acts
-    between consecutive layers; the readout follows :func:`readout_power`.
+    fields entering mesh l to the fields leaving it. The activation (one for
+    every gap, or a sequence: one per gap, each at its own operating point)
+    acts between consecutive layers; the readout follows :func:`readout_power`.
     """
     if not 1 <= len(transfers) <= n_layers:
         raise ValueError(f"need 1..{n_layers} layer transfers, got {len(transfers)}")
+    cells = [activation] * n_layers if isinstance(activation, EOActivation) else list(activation)
     last = len(transfers) - 1
     outputs = []
     for l, transfer in enumerate(transfers):
         fields = transfer(fields)
         if every_layer or l == last:
-            outputs.append(readout_power(fields, activation, l == n_layers - 1, xp))
+            outputs.append(readout_power(fields, cells[l] if l < n_layers - 1 else None, l == n_layers - 1, xp))
         if l < last:
-            fields = activation.apply(fields, xp)
+            fields = cells[l].apply(fields, xp)
     return outputs if every_layer else outputs[-1]

@@ -1,8 +1,10 @@
-"""A whole MZI mesh as a sax netlist, and its unitary evaluated by sax.
+"""A whole MZI mesh as a sax netlist, and its unitary evaluated by sax at any wavelength.
 
 This is the reference ("circuit is data") path: slow but built from the same
-device models a layout would use. :mod:`ffzero_photonics.photonic.compiled` is
-the fast path and must agree with it.
+device models a layout would use (MZIs of 2x2 MMIs, heaters, routed waveguides,
+all functions of ``wl``). :mod:`ffzero_photonics.photonic.compiled` is the fast
+path and must agree with it; :func:`compiled_at_wavelength` gives it the same
+wavelength.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import jax
 import numpy as np
 import sax
 
-from ffzero_photonics.components.models import MODELS
-from ffzero_photonics.photonic.compiled import per_coupler, per_mzi
+from ffzero_photonics.components.models import MODELS, mmi_coupling
+from ffzero_photonics.photonic.compiled import per_coupler, per_mzi, route_kwargs
 from ffzero_photonics.photonic.mesh_spec import MeshSpec
 
-__all__ = ["mesh_netlist", "mesh_settings", "netlist_unitary", "mesh_circuit"]
+__all__ = ["compiled_at_wavelength", "mesh_netlist", "mesh_settings", "netlist_unitary", "mesh_circuit"]
+
+WL0 = 1.55
 
 BACKEND = "klu"
 
@@ -177,3 +181,30 @@ def netlist_unitary(
     idx_in = [port_map[f"in{k}"] for k in range(n)]
     idx_out = [port_map[f"out{k}"] for k in range(n)]
     return dense[np.ix_(idx_in, idx_out)].T.astype(complex)
+
+
+def compiled_at_wavelength(
+    spec: MeshSpec,
+    params,
+    wl: float,
+    *,
+    wl0: float = WL0,
+    coupling=0.5,
+    lengths_um=None,
+    neff: float = 2.34,
+    ng: float = 3.4,
+    loss_dB_cm: float = 0.0,
+) -> tuple[np.ndarray, dict]:
+    """(params, ``CompiledMesh`` keyword arguments) under which the compiled mesh equals this netlist at ``wl``.
+
+    Heater phases set at ``wl0`` scale as wl0 / wl; MMI couplings (``coupling`` at ``wl0``,
+    scalar, (n_mzis,) or (n_mzis, 2)) follow ``models.mmi_coupling``; routes of
+    ``lengths_um`` (``wg_p{p}_c{col}`` names or (n_columns + 1, N)) add their phase and loss at ``wl``.
+    """
+    if not (np.isfinite(wl) and wl > 0 and np.isfinite(wl0) and wl0 > 0):
+        raise ValueError(f"wavelengths must be positive, got wl={wl!r}, wl0={wl0!r}")
+    scaled = np.asarray(params, dtype=float) * (wl0 / wl)
+    couplings = np.asarray(mmi_coupling(per_coupler(coupling, spec.n_mzis), wl, wl0), dtype=float)
+    kwargs = {"coupling": couplings}
+    kwargs |= route_kwargs(spec, lengths_um, wl=wl, wl0=wl0, neff=neff, ng=ng, loss_dB_cm=loss_dB_cm)
+    return scaled, kwargs

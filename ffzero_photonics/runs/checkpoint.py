@@ -1,14 +1,18 @@
-"""Atomic checkpoints: a JSON header and named arrays in one .npz, replaced in one rename.
+"""Durable atomic files and checkpoints: a JSON header and named arrays in one .npz, replaced in one rename.
 
+Every write goes to a unique temporary file in the target's directory, is fsynced, renamed over the
+target and the directory fsynced: a kill at any instant leaves the old file or the new one, never a mix.
 A model's parameters are stored per layer (``param_<l>``) with a parallel ``param_names_<l>`` array when
 the layer names its parameters (a chip's heaters), and are loaded back by name.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +20,75 @@ import numpy as np
 
 from ..errors import UserInputError
 
+TMP_SUFFIX = ".tmp"
 
-def save_checkpoint(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """Write ``path`` atomically: a crash leaves the previous checkpoint intact."""
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``path`` durably and atomically (temporary file, fsync, rename, fsync of the directory)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, __meta__=np.frombuffer(json.dumps(meta, default=_json_default).encode(), dtype=np.uint8), **arrays)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """:func:`write_bytes_atomic` for UTF-8 text."""
+    write_bytes_atomic(path, text.encode())
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """JSON (indented, numpy values as plain numbers) written with :func:`write_bytes_atomic`."""
+    write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default))
+
+
+def remove_temporaries(directory: str | Path) -> list[Path]:
+    """Delete the temporary files an interrupted atomic write left in ``directory``; returns them."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = [p for p in directory.iterdir() if p.name.endswith(TMP_SUFFIX) and p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def save_checkpoint(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Write ``path`` durably and atomically: a crash leaves the previous checkpoint intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    header = np.frombuffer(json.dumps(meta, default=_json_default).encode(), dtype=np.uint8)
+    np.savez(buf, __meta__=header, **arrays)
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Inverse of :func:`save_checkpoint`."""
+    """Inverse of :func:`save_checkpoint`; a missing or unreadable file is a UserInputError naming it."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(bytes(data["__meta__"]).decode())
-        arrays = {k: data[k] for k in data.files if k != "__meta__"}
+        raise UserInputError(f"no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):  # np.load would try pickle on it and advise allow_pickle
+        raise UserInputError(f"{path} is not a checkpoint (not an .npz archive, or truncated)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "__meta__" not in data.files:
+                raise UserInputError(f"{path} is not an ffzero checkpoint: it has no metadata (__meta__)")
+            meta = json.loads(bytes(data["__meta__"]).decode())
+            arrays = {k: data[k] for k in data.files if k != "__meta__"}
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:  # damaged archive or member
+        if isinstance(exc, UserInputError):
+            raise
+        raise UserInputError(f"{path} is a damaged checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(meta, dict):
+        raise UserInputError(f"{path} is not an ffzero checkpoint: its metadata is not a JSON object")
     return meta, arrays
 
 
@@ -71,12 +121,18 @@ def load_params(model: Any, arrays: dict[str, np.ndarray]) -> None:
         model.set_params(l, values)
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """json.dump through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
-    os.replace(tmp, path)
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (a no-op where directories cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _json_default(obj: Any) -> Any:

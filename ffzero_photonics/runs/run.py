@@ -1,8 +1,8 @@
 """A training run as a self-describing directory: config, provenance, checkpoint, history, metrics, plots.
 
 ``train_run`` validates everything before it writes anything, checkpoints
-atomically after every epoch, and resumes when the same run directory is given
-again with the same configuration. ``run.json`` records the resolved spec, the
+durably and atomically after every epoch, and resumes when the same run directory is given
+again with the same configuration; a run killed before its first checkpoint restarts from zero. ``run.json`` records the resolved spec, the
 model's full config, package versions, git commit and start time (and every resume).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -21,11 +22,13 @@ from ..data import load_dataset
 from ..errors import UserInputError
 from ..registry import build_model, get_model, model_from_config
 from ..trainer import Trainer, TrainConfig
-from .checkpoint import load_checkpoint, load_params, param_arrays, save_checkpoint, write_json_atomic
+from .checkpoint import (load_checkpoint, load_params, param_arrays, remove_temporaries, save_checkpoint,
+                         write_json_atomic, write_text_atomic)
 from .provenance import provenance
 
 CHECKPOINT = "checkpoint.npz"
 RUN_RECORD = "run.json"
+CHECKPOINT_KEYS = ("run", "trainer", "model_config", "counter")
 
 
 @dataclass
@@ -86,15 +89,21 @@ def train_run(
     """Train (or resume) the run in ``out_dir`` and write its outputs; returns the metrics."""
     spec = spec.resolved()
     out = Path(out_dir)
+    check_out_dir(out)
     data, model, trainer = prepare(spec)
     ckpt = out / CHECKPOINT
     if ckpt.exists():
         trainer = _resume(spec, ckpt, model)
+        remove_temporaries(out)
         meta = trainer.state()[0]
         inside = f", step {meta['partial']['next_batch']}" if meta["partial"] else ""
         log(f"resuming {out} at stage {meta['position'][0]}, epoch {meta['position'][1]}{inside}")
     elif out.exists() and any(out.iterdir()):
-        raise UserInputError(f"output directory {out} is not empty and holds no checkpoint; choose another --out")
+        if {p.name for p in out.iterdir() if not p.name.endswith(".tmp")} - {RUN_RECORD}:
+            raise UserInputError(f"output directory {out} is not empty and holds no checkpoint; choose another --out")
+        remove_temporaries(out)  # killed before its first checkpoint: nothing to resume, start again
+        (out / RUN_RECORD).unlink(missing_ok=True)
+        log(f"restarting {out} from zero: it was interrupted before its first checkpoint")
     created = not out.exists()
     origin = provenance()
     recorded = []
@@ -103,7 +112,7 @@ def train_run(
         if not recorded:
             _record(out, spec, model, origin)
             recorded.append(True)
-        meta, arrays = tr.state()
+        meta, arrays = _stage_start_state(*tr.state())
         arrays.update(param_arrays(model))
         save_checkpoint(ckpt, {
             "run": spec.to_dict(), "trainer": meta,
@@ -117,6 +126,32 @@ def train_run(
             shutil.rmtree(out, ignore_errors=True)
         raise
     return write_outputs(out, spec, data, model, trainer)
+
+
+def _stage_start_state(meta: dict[str, Any], arrays: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Trainer state without the finished stage's optimizer state when it points at a stage's first epoch.
+
+    ``Trainer.state`` keeps the last stage's optimizer leaves there; a new stage starts a fresh optimizer
+    (of another layer's shape), so resuming from such a checkpoint would load leaves of the wrong shape.
+    """
+    if meta["position"][1] != 0 or meta["partial"] is not None or not meta.get("n_opt_leaves"):
+        return meta, arrays
+    return dict(meta, n_opt_leaves=0), {k: v for k, v in arrays.items() if not k.startswith("opt_")}
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse a run directory that is a file, lies under a file, or cannot be created (before anything is written)."""
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"output directory {out} is a file; choose another --out")
+    parent = out
+    while not parent.exists():
+        if parent.parent == parent:
+            return
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserInputError(f"output directory {out} lies under the file {parent}; choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserInputError(f"output directory {out}: {parent} is not writable; choose another --out")
 
 
 def _record(out: Path, spec: RunSpec, model, origin: dict[str, Any]) -> None:
@@ -140,8 +175,17 @@ def read_run_record(out_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def _resume(spec: RunSpec, ckpt: Path, model) -> Trainer:
+def read_checkpoint(ckpt: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A run checkpoint's (metadata, arrays); a file that is not one is a UserInputError naming it."""
     meta, arrays = load_checkpoint(ckpt)
+    missing = [k for k in CHECKPOINT_KEYS if k not in meta]
+    if missing:
+        raise UserInputError(f"{ckpt} is not a run checkpoint: its metadata lacks {', '.join(missing)}")
+    return meta, arrays
+
+
+def _resume(spec: RunSpec, ckpt: Path, model) -> Trainer:
+    meta, arrays = read_checkpoint(ckpt)
     saved = meta["run"]
     current = spec.to_dict()
     if saved != current:
@@ -201,9 +245,9 @@ def write_outputs(out: Path, spec: RunSpec, data, model, trainer: Trainer) -> di
         plots.prediction_scatter(data.y_test, predictions, out / "prediction_scatter.png", metrics["test_r2"])
     else:
         plots.confusion_matrix_plot(data.y_test, predictions, data.n_classes, out / "confusion_matrix.png")
-    figures = getattr(model, "write_figures", None)
-    if callable(figures):
-        figures(out)
+    figures = get_model(spec.model).figures
+    if figures is not None:
+        figures(model, out, data)
     return metrics
 
 
@@ -220,16 +264,17 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     writer = csv.DictWriter(buf, fieldnames=keys)
     writer.writeheader()
     writer.writerows(rows)
-    tmp = path.with_suffix(".csv.tmp")
-    tmp.write_text(buf.getvalue())
-    tmp.replace(path)
+    write_text_atomic(path, buf.getvalue())
 
 
 def load_run(out_dir: str | Path):
     """(spec, data, model with trained parameters, trainer) of a run directory."""
     ckpt = Path(out_dir) / CHECKPOINT
-    meta, arrays = load_checkpoint(ckpt)
-    spec = RunSpec.from_dict(meta["run"])
+    meta, arrays = read_checkpoint(ckpt)
+    try:
+        spec = RunSpec.from_dict(meta["run"])
+    except (TypeError, KeyError) as exc:
+        raise UserInputError(f"{ckpt} holds a run configuration this version cannot read ({exc})") from None
     data = load_run_data(spec)
     model = model_from_config(spec.model, meta["model_config"])
     load_params(model, arrays)

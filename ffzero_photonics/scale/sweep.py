@@ -17,17 +17,22 @@ and a ``[grid]`` of axes; every combination is one *cell*, trained with
     model_options.ports = [16, 25]
 
 Training options default to the ``ffzero train`` recipe of the cell's paradigm and model.
-An unknown key anywhere (top level, ``[train]``, a grid axis, or a ``[model_options]`` key the
-model's registry entry refuses) is a UserInputError naming it, before anything runs.
+An unknown key anywhere (top level, ``[train]``, a grid axis, or a ``[model_options]`` key or
+nested table the model refuses) is a UserInputError naming it, before anything runs: every distinct
+model configuration is built once on its dataset first (a served chip is not contacted).
 Each finished cell writes ``result.json`` (a failed one ``error.json``)
-atomically as soon as it completes; re-running skips finished cells and
-retries failed ones. The end of a sweep writes ``summary.csv`` and ``summary.md``.
+durably and atomically as soon as it completes; re-running skips finished cells and
+resumes or retries the others. A cell whose worker process dies is retried once, then
+fails alone. A lock (``DIR/sweep.lock``) refuses a second sweep on the same directory
+while one runs; killing a sweep stops its local workers. The end of a sweep writes
+``summary.csv`` and ``summary.md``.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import errno
 import hashlib
 import io
 import itertools
@@ -36,17 +41,19 @@ import os
 import re
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import UserInputError
-from ..runs.checkpoint import write_json_atomic
-from .executor import run_tasks
+from ..runs.checkpoint import remove_temporaries, write_json_atomic, write_text_atomic
+from .executor import LOCAL_CLUSTER, check_scheduler, open_scheduler, run_tasks
 
 TOP_KEYS = ("model", "dataset", "standardize", "model_options", "train", "seed", "grid")
 SPEC_SCALARS = ("model", "dataset", "standardize")
 RESULT, ERROR = "result.json", "error.json"
+LOCK = "sweep.lock"
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,46 @@ def _check_model_options(entry: Any, options: dict[str, Any], values: dict[str, 
         raise UserInputError(f"{where}[model_options] {exc}") from None
 
 
+def preflight(cells: list[Cell]) -> None:
+    """Build every distinct model configuration once on its dataset, so an option the model refuses (a
+    misspelled key, a bad nested table) stops the sweep before any cell runs.
+
+    A dataset file that cannot be read is left to its cells (each fails alone); a served chip is not contacted.
+    """
+    from ..registry import build_model
+    from ..runs.run import RunSpec, load_run_data
+
+    seen: set[str] = set()
+    datasets: dict[str, Any] = {}
+    for cell in cells:
+        spec = cell.spec
+        key = json.dumps([spec["model"], spec["model_options"], spec["dataset"], spec["standardize"]], sort_keys=True)
+        if key in seen or spec["model_options"].get("chip"):
+            continue
+        seen.add(key)
+        run = RunSpec.from_dict(spec)
+        data_key = json.dumps([spec["dataset"], spec["standardize"], spec["model"]])
+        if data_key not in datasets:
+            try:
+                datasets[data_key] = load_run_data(run)
+            except OSError:  # a missing file or unreachable source: its cells fail alone
+                datasets[data_key] = None
+            except UserInputError as exc:
+                raise UserInputError(f"grid cell {_describe(cell.values)}: {exc}") from None
+        if datasets[data_key] is None:
+            continue
+        try:
+            build_model(run.model, datasets[data_key], seed=run.train.seed, **run.model_options)
+        except UserInputError as exc:
+            raise UserInputError(f"grid cell {_describe(cell.values)}: [model_options] {exc}") from None
+        except TypeError as exc:
+            if "unexpected keyword argument" not in str(exc):
+                raise
+            name = str(exc).rsplit(" ", 1)[-1]
+            raise UserInputError(f"grid cell {_describe(cell.values)}: [model_options] model {run.model!r} takes no "
+                                 f"option {name}") from None
+
+
 def run_cell(cell_id: str, values: dict[str, Any], spec: dict[str, Any], cell_dir: str) -> dict[str, Any]:
     """Train one cell (resuming it if interrupted) and write its result.json or error.json atomically."""
     from ..runs.run import RunSpec, train_run
@@ -184,56 +231,93 @@ def run_sweep(
     out_dir: str | Path,
     *,
     workers: int | None = None,
-    scheduler: str | None = None,
+    scheduler: Any = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run every unfinished cell of a sweep file and write the summary; returns one record per cell.
 
     ``workers``: local process pool size (default: CPU count, at most the
-    number of cells; 0 runs the cells one after another in this process).
-    ``scheduler``: a Dask distributed scheduler address instead of local processes.
+    number of cells; 0 runs the cells one after another in this process), or the size
+    of the LocalCluster ``scheduler="local"`` starts.
+    ``scheduler``: ``"local"``, a Dask scheduler address, or an existing ``distributed.Client``
+    (left open) instead of local processes.
     """
+    from ..runs.run import check_out_dir
+
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
         raise UserInputError(f"workers must be a non-negative integer, got {workers!r}")
-    if scheduler is not None and workers is not None:
-        raise UserInputError("--workers sizes the local process pool; with --scheduler the cluster's workers are used")
+    check_scheduler(scheduler)
+    if scheduler is not None and workers is not None and (scheduler != LOCAL_CLUSTER or workers == 0):
+        raise UserInputError(f"workers={workers} with scheduler {scheduler!r}: --workers sizes the local processes "
+                             "or --scheduler local's cluster (at least 1); a running cluster has its own workers")
     base, axes = load_sweep(path)
     cells = expand(base, axes)
     out = Path(out_dir)
-    cells_dir = out / "cells"
-    cells_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "sweep.json", {
-        "source": str(path), "base": base, "axes": axes, "cells": [c.id for c in cells],
-    })
-    records: dict[str, dict[str, Any]] = {}
-    todo = []
-    for cell in cells:
-        done = _read_json(cells_dir / cell.id / RESULT)
-        if done is not None and done.get("status") == "ok":
-            records[cell.id] = done
-        else:
-            todo.append(cell)
-    if records:
-        log(f"sweep {out}: {len(records)} of {len(cells)} cells already finished; running {len(todo)}")
-    bar = _bar(len(cells), len(records), progress)
-    try:
-        if not todo:
-            pass
-        elif workers == 0:
-            for cell in todo:
-                _finish(run_cell(cell.id, cell.values, cell.spec, str(cells_dir / cell.id)), cells_dir, records, bar)
-        else:
-            _run_cells(todo, cells_dir, records, bar, workers=workers, scheduler=scheduler)
-    finally:
-        bar.close()
-    ordered = [records.get(c.id) or _missing(c) for c in cells]
-    write_summary(out, ordered, list(axes))
+    check_out_dir(out)
+    preflight(cells)
+    with open_scheduler(scheduler, workers, log) as client, sweep_lock(out):
+        remove_temporaries(out)
+        cells_dir = out / "cells"
+        cells_dir.mkdir(exist_ok=True)
+        write_json_atomic(out / "sweep.json", {
+            "source": str(path), "base": base, "axes": axes, "cells": [c.id for c in cells],
+        })
+        records: dict[str, dict[str, Any]] = {}
+        todo = []
+        for cell in cells:
+            done = _read_json(cells_dir / cell.id / RESULT)
+            if done is not None and done.get("status") == "ok":
+                records[cell.id] = done
+            else:
+                todo.append(cell)
+        if records:
+            log(f"sweep {out}: {len(records)} of {len(cells)} cells already finished; running {len(todo)}")
+        bar = _bar(len(cells), len(records), progress)
+        try:
+            if not todo:
+                pass
+            elif workers == 0:
+                for cell in todo:
+                    _finish(run_cell(cell.id, cell.values, cell.spec, str(cells_dir / cell.id)), cells_dir, records, bar)
+            else:
+                _run_cells(todo, cells_dir, records, bar, workers=None if client is not None else workers,
+                           scheduler=client)
+        finally:
+            bar.close()
+        ordered = [records.get(c.id) or _missing(c) for c in cells]
+        write_summary(out, ordered, list(axes))
     return ordered
 
 
+@contextmanager
+def sweep_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/sweep.lock`` (flock) for the sweep; a second sweep on ``out`` is refused, not raced.
+
+    The kernel releases the lock when the holder dies, so a killed sweep never blocks the next one.
+    """
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise UserInputError(f"sweep directory {out} is in use by another sweep (pid {holder}); wait for it "
+                                 "to finish or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _run_cells(todo: list[Cell], cells_dir: Path, records, bar, *, workers=None, scheduler=None) -> None:
-    base = cells_dir.resolve() if scheduler is not None else cells_dir
+    base = cells_dir.resolve() if scheduler is not None else cells_dir  # Dask workers need absolute paths
     args = [(c.id, c.values, c.spec, str(base / c.id)) for c in todo]
     for i, fut in run_tasks(run_cell, args, workers=workers, scheduler=scheduler):
         _finish(_outcome(fut, todo[i]), cells_dir, records, bar)
@@ -242,7 +326,7 @@ def _run_cells(todo: list[Cell], cells_dir: Path, records, bar, *, workers=None,
 def _outcome(future, cell: Cell) -> dict[str, Any]:
     try:
         return future.result()
-    except Exception as exc:  # the worker died or the task could not run at all
+    except Exception as exc:  # the worker died (twice) or the task could not run at all
         return {"cell": cell.id, "values": cell.values, "status": "failed",
                 "error": f"{type(exc).__name__}: {exc}", "wall_time_s": None}
 
@@ -276,19 +360,13 @@ def write_summary(out: Path, records: list[dict[str, Any]], axes: list[str]) -> 
     writer = csv.writer(buf)
     writer.writerow(header)
     writer.writerows(rows)
-    _write_text_atomic(out / "summary.csv", buf.getvalue())
+    write_text_atomic(out / "summary.csv", buf.getvalue())
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         lines.append("| " + " | ".join("" if v is None else str(v).replace("|", "\\|") for v in row) + " |")
     ok = sum(r.get("status") == "ok" for r in records)
     text = f"# Sweep summary\n\n{ok} of {len(records)} cells finished.\n\n" + "\n".join(lines) + "\n"
-    _write_text_atomic(out / "summary.md", text)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(out / "summary.md", text)
 
 
 def _fmt(value: Any, digits: int = 4) -> Any:

@@ -25,6 +25,7 @@ from ffzero_photonics.layouts.preview import render_png
 from ffzero_photonics.photonic.compiled import compensate_route_phases, route_phases_from_lengths
 from ffzero_photonics.photonic.mesh_spec import MeshSpec
 from ffzero_photonics.runs import load_run
+from ffzero_photonics.tapeout.drawn_cells import run_activations
 from ffzero_photonics.tapeout.heater_table import heater_rows, write_heater_table
 
 __all__ = ["ExportResult", "export_chip", "export_run", "layout_params"]
@@ -162,18 +163,20 @@ def export_run(
     """Write the GDS, heater table and preview of a trained photonic run; returns (ExportResult, compensated).
 
     The phases are route-compensated unless ``compensate_routes`` is False or
-    the chip was trained with its route lengths (then they are already the layout's).
+    the chip was trained with its route lengths (then they are already the layout's). A
+    multi-layer chip's activation cells tap the run's activation alpha.
     """
     spec, _, model, _ = load_run(run_dir)
     if spec.model != "photonic" or not hasattr(model, "specs"):
         raise UserInputError(f"run {run_dir} trained a {spec.model!r} model; only photonic runs have a layout")
     specs = list(model.specs)
     params = [model.get_params(l) for l in range(model.n_layers)]
+    layout = {"tap_fraction": float(run_activations(model)[0].alpha)} if len(specs) > 1 else {}
     compensated = compensate_routes and getattr(model, "route_lengths", None) is None
     if compensated:
-        params = layout_params(specs, params)
+        params = layout_params(specs, params, **layout)
     result = export_chip(
         specs if len(specs) > 1 else specs[0], params if len(params) > 1 else params[0], Path(out_path),
-        p_pi_mW=p_pi_mW, resistance_ohm=resistance_ohm,
+        p_pi_mW=p_pi_mW, resistance_ohm=resistance_ohm, **layout,
     )
     return result, compensated

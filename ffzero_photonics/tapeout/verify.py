@@ -11,7 +11,9 @@ the layout's matrices with the chip's own forward pipeline (``photonic.forward``
 The input and output order is the IO couplers' and taps' top-to-bottom order.
 
 Trusted from the design: the device models, which cell port is which heater
-role, and the run's encoder, EO activation and readout.
+role, and the run's encoder and readout. The drawn EO activation cells are simulated
+with their model at the run's activation law (:mod:`.drawn_cells`); every metal island
+must join one pad to a device contact (``lvs.unconnected_metal``).
 
 Route phases: unequal routes put a phase on every (column, port), exactly
 absorbable by the phi heaters and the screen (``photonic.compiled.compensate_route_phases``).
@@ -35,10 +37,11 @@ from ffzero_photonics.blackbox import QueryCounter, check_inputs
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.layouts.extract import extract_layout, layout_route_lengths
 from ffzero_photonics.layouts.layers import METAL_LAYER
-from ffzero_photonics.layouts.lvs import check_electrical, compare_connectivity
+from ffzero_photonics.layouts.lvs import check_electrical, compare_connectivity, unconnected_metal
 from ffzero_photonics.photonic.compiled import compensate_route_phases, route_phases_from_lengths
 from ffzero_photonics.photonic.forward import forward_powers
 from ffzero_photonics.runs import CHECKPOINT, load_run
+from ffzero_photonics.tapeout.drawn_cells import drawn_cell_errors
 from ffzero_photonics.tapeout.drive import heater_drive
 from ffzero_photonics.tapeout.heater_table import read_heater_table, table_consistency
 from ffzero_photonics.tapeout.simulate import simulate_layer
@@ -211,6 +214,9 @@ def verify_run(
         errors.append(f"layout: unprefixed heater names (a single mesh) but the run has {model.n_layers} layers")
     errors += [f"optical: {e}" for e in compare_connectivity(extraction.component, design) if f"optical: {e}" not in errors]
     errors += [f"electrical: {e}" for e in check_electrical(extraction.component, layer=METAL_LAYER)]
+    errors += [f"electrical: {e}" for e in unconnected_metal(extraction.component, layer=METAL_LAYER)]
+    if len(extraction.layers) == model.n_layers:
+        errors += drawn_cell_errors(extraction, model, wl=wl)
     timings["extract_s"] = time.perf_counter() - t
 
     drive, drive_errors = heater_drive(extraction, rows)

@@ -12,7 +12,7 @@ Defaults and their sources: docs/platform_defaults.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,12 +33,14 @@ class Detector(Section):
 
     responsivity_A_per_W: float = 0.8
     dark_current_nA: float = 50.0
-    tia_gain_ohm: float = 10e3
-    bandwidth_Hz: float = 100e6
+    tia_gain_ohm: float = 1e6
+    bandwidth_Hz: float = 10e6
     temperature_K: float = 300.0
     rin_dB_per_Hz: float = -150.0
     adc_bits: int | None = 12
     adc_full_scale_V: float = 2.5
+    auto_range: bool = True
+    headroom_dB: float = 10.0
 
     def __post_init__(self):
         t = self.TABLE
@@ -48,6 +50,18 @@ class Detector(Section):
         object.__setattr__(self, "dark_current_nA", check_real(t, "dark_current_nA", self.dark_current_nA, lo=0))
         object.__setattr__(self, "rin_dB_per_Hz", check_real(t, "rin_dB_per_Hz", self.rin_dB_per_Hz, hi=0))
         object.__setattr__(self, "adc_bits", check_bits(t, "adc_bits", self.adc_bits))
+        object.__setattr__(self, "headroom_dB", check_real(t, "headroom_dB", self.headroom_dB, lo=0))
+        if not isinstance(self.auto_range, bool):
+            raise UserInputError(f"[{t}] auto_range must be true or false, got {self.auto_range!r}")
+
+    def ranged_for(self, mean_power_mW: float) -> "Detector":
+        """This readout with the TIA gain that puts the ADC full scale ``headroom_dB`` above ``mean_power_mW``
+        (a designer sizes each readout bank's TIA for its expected light); unchanged when ``auto_range`` is off."""
+        if not self.auto_range:
+            return self
+        mean_power_mW = check_real(self.TABLE, "mean_power_mW", mean_power_mW, lo=0, lo_open=True)
+        full_scale_A = self.responsivity_A_per_W * mean_power_mW * 1e-3 * 10 ** (self.headroom_dB / 10)
+        return replace(self, tia_gain_ohm=self.adc_full_scale_V / (full_scale_A + self.dark_current_A))
 
     # ------------------------------------------------------------ conversions
     @property

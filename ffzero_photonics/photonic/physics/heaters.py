@@ -55,12 +55,13 @@ class Heaters(Section):
     v_max_V: float = 7.5
     dac_bits: int | None = 16
     settle_tau_s: float = 1.2e-6
-    max_total_power_W: float = 2.0
+    max_total_power_W: float = 15.0
     phase_offset_std_rad: float = 0.0
+    heated_length_um: float = 61.6
 
     def __post_init__(self):
         t = self.TABLE
-        for name in ("resistance_ohm", "p_pi_mW", "v_max_V", "settle_tau_s", "max_total_power_W"):
+        for name in ("resistance_ohm", "p_pi_mW", "v_max_V", "settle_tau_s", "max_total_power_W", "heated_length_um"):
             object.__setattr__(self, name, check_real(t, name, getattr(self, name), lo=0, lo_open=True))
         object.__setattr__(self, "p_pi_spread", check_real(t, "p_pi_spread", self.p_pi_spread, lo=0, hi=0.5))
         object.__setattr__(self, "phase_offset_std_rad",

@@ -9,6 +9,8 @@ so L = 2h (~6 um for a heater ~3 um above the substrate: 2 um buried oxide plus 
 kappa = 1 (a heater's own waveguide, d -> 0, gets its full phase). The exponential is the form
 often fitted to measurements. Deep isolation trenches multiply kappa by ``trench_factor``.
 Phase is linear in heater power, so drive phases mix as phi_j = sum_i K_ji phi_i with K_jj = 1.
+Heater positions come from the drawn layout of the same mesh (``positions = "layout"``, the default;
+the caller injects them) or, explicitly, from a regular grid of ``grid_pitch_*_um`` (``"grid"``).
 The [thermal] table also holds the substrate's thermal resistance used for global heating
 (see heaters.global_phase_shift_rad).
 Defaults and their sources: docs/platform_defaults.md.
@@ -25,9 +27,10 @@ import numpy as np
 from ...errors import UserInputError
 from ..config_fields import Section, check_choice, check_real
 
-__all__ = ["KERNELS", "Thermal", "apply_crosstalk", "crosstalk_matrix"]
+__all__ = ["KERNELS", "POSITIONS", "Thermal", "apply_crosstalk", "crosstalk_matrix"]
 
 KERNELS = ("lorentzian", "exponential")
+POSITIONS = ("layout", "grid")
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,15 @@ class Thermal(Section):
     trenches: bool = False
     trench_factor: float = 0.1
     substrate_K_per_W: float = 5.0
+    positions: str = "layout"
+    grid_pitch_x_um: float = 100.0
+    grid_pitch_y_um: float = 127.0
 
     def __post_init__(self):
         t = self.TABLE
+        object.__setattr__(self, "positions", check_choice(t, "positions", self.positions, POSITIONS))
+        for name in ("grid_pitch_x_um", "grid_pitch_y_um"):
+            object.__setattr__(self, name, check_real(t, name, getattr(self, name), lo=0, lo_open=True))
         object.__setattr__(self, "kernel", check_choice(t, "kernel", self.kernel, KERNELS))
         object.__setattr__(self, "kappa", check_real(t, "kappa", self.kappa, lo=0, hi=1))
         object.__setattr__(self, "decay_length_um", check_real(t, "decay_length_um", self.decay_length_um, lo=0, lo_open=True))

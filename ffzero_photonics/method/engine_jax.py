@@ -1,0 +1,152 @@
+"""The compiled DD engine: a run of DD steps (candidates, measurement, local loss, estimate, optax update) as one jax program.
+
+It applies to a model that declares a jax-traceable measurement (``compiled_query``, see
+:class:`~ffzero_photonics.blackbox.CompiledMeasurement`). The trainer draws the random directions with its
+numpy rng and passes them in, and everything runs in float64 under ``jax.enable_x64`` (the global flag is left
+alone), so the numbers match the numpy path's within float tolerance. A run of S steps is one ``lax.scan``:
+Python is entered once per run, not once per step. The query cost is recorded by the trainer, step by step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..blackbox import INTERVAL, PERIODIC, LayerInfo
+from ..errors import UserInputError
+from .objectives import LayerObjective
+
+BACKENDS = ("numpy", "jax")
+
+
+def has_compiled_measurement(model: Any) -> bool:
+    """True when ``model.compiled_query`` traces every layer's measurement (a digital net, an ideal chip).
+
+    A model may declare the member and still refuse it for one instance (a noisy or drifting chip) by raising
+    ``NotImplementedError`` when traced; this probe traces abstractly, without running anything.
+    """
+    measure = getattr(model, "compiled_query", None)
+    if not callable(measure):
+        return False
+    last = model.n_layers - 1
+    with jax.enable_x64(True):
+        params = [jax.ShapeDtypeStruct((2, model.layer_info(l).n_params), jnp.float64) for l in range(last + 1)]
+        x = jax.ShapeDtypeStruct((1, model.n_inputs), jnp.float64)
+        try:
+            jax.eval_shape(lambda p, xb: measure(p, xb, last), params, x)
+        except NotImplementedError:
+            return False
+    return True
+
+
+def require_compiled_measurement(model: Any) -> None:
+    """Refuse ``backend="jax"`` for a model without a compiled measurement, naming the model and the way out."""
+    if not has_compiled_measurement(model):
+        raise UserInputError(
+            f"backend 'jax' needs a model with a jax-traceable measurement (compiled_query); "
+            f"{type(model).__name__} has none here (a noisy, non-ideal, physical or remote system): use backend 'numpy'"
+        )
+
+
+class CompiledDD:
+    """S directional-derivative steps of one training stage as one jitted ``lax.scan`` in float64.
+
+    ``committed`` (every layer's committed parameters) fixes the layers that are not trained; ``trainable``
+    layers are the flat vector ``theta`` (their parameters concatenated, in order), updated with ``tx``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        objective: LayerObjective,
+        trainable: Sequence[int],
+        readout: int,
+        tx: optax.GradientTransformation,
+        *,
+        eps: float,
+        n_dirs: int,
+        scheme: str,
+        directions: str,
+    ):
+        if scheme not in ("central", "forward"):
+            raise ValueError(f"unknown difference scheme {scheme!r}; choose one of central, forward")
+        self.trainable = [int(l) for l in trainable]
+        self.readout = int(readout)
+        infos = [model.layer_info(l) for l in self.trainable]
+        sizes = [info.n_params for info in infos]
+        self.offsets = np.cumsum([0] + sizes)
+        self.dim = int(self.offsets[-1])
+        self.n_settings = 2 * n_dirs if scheme == "central" else n_dirs + 1
+        self._low, self._high = _bounds(infos, sizes)
+        self._period = _periods(infos, sizes)
+        measure, eps, scale = model.compiled_query, float(eps), (self.dim if directions == "sphere" else 1.0)
+
+        def losses(cand, committed, xb, tb):
+            params = list(committed)
+            for i, l in enumerate(self.trainable):
+                params[l] = cand[:, self.offsets[i] : self.offsets[i + 1]]
+            return objective.losses(jnp, measure(params, xb, self.readout), tb)
+
+        def step(carry, batch, committed):
+            theta, state = carry
+            xb, tb, u = batch
+            if scheme == "central":
+                values = losses(self._project(jnp.concatenate([theta + eps * u, theta - eps * u])), committed, xb, tb)
+                delta = (values[:n_dirs] - values[n_dirs:]) / (2 * eps)
+                loss = jnp.mean(values)
+            else:
+                values = losses(self._project(jnp.concatenate([theta[None, :], theta + eps * u])), committed, xb, tb)
+                delta = (values[1:] - values[0]) / eps
+                loss = values[0]
+            grad = scale * (delta @ u) / n_dirs
+            updates, state = tx.update(grad, state, theta)
+            theta = self._wrap(self._project(optax.apply_updates(theta, updates)))
+            return (theta, state), loss
+
+        def run(theta, state, committed, xs, ts, us):
+            (theta, state), loss = jax.lax.scan(lambda c, b: step(c, b, committed), (theta, state), (xs, ts, us))
+            return theta, state, loss
+
+        self._run = jax.jit(run)
+
+    def _project(self, flat):
+        """Candidates and updates clipped into interval domains (as the numpy path's ``project``)."""
+        return flat if self._low is None else jnp.clip(flat, self._low, self._high)
+
+    def _wrap(self, flat):
+        """Committed phases wrapped into [0, period) (as ``set_params`` does)."""
+        if self._period is None:
+            return flat
+        periodic = np.isfinite(self._period)
+        return jnp.where(periodic, jnp.mod(flat, np.where(periodic, self._period, 1.0)), flat)
+
+    def run(
+        self, theta: np.ndarray, state: Any, committed: Sequence[np.ndarray],
+        xs: np.ndarray, ts: np.ndarray, us: np.ndarray,
+    ) -> tuple[np.ndarray, Any, np.ndarray]:
+        """S steps from ``theta`` and optimizer ``state``: inputs xs (S, B, n_in), targets ts (S, B, ...),
+        directions us (S, K, d). Returns the new theta, the new optimizer state and the S step losses."""
+        with jax.enable_x64(True):
+            theta, state, loss = self._run(
+                jnp.asarray(theta, dtype=jnp.float64), state, [jnp.asarray(p, dtype=jnp.float64) for p in committed],
+                jnp.asarray(xs, dtype=jnp.float64), jnp.asarray(ts, dtype=jnp.float64), jnp.asarray(us, dtype=jnp.float64),
+            )
+            return np.asarray(theta), state, np.asarray(loss)
+
+
+def _bounds(infos: list[LayerInfo], sizes: list[int]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if not any(info.domain == INTERVAL for info in infos):
+        return None, None
+    low = np.concatenate([np.full(n, info.low if info.domain == INTERVAL else -np.inf) for info, n in zip(infos, sizes)])
+    high = np.concatenate([np.full(n, info.high if info.domain == INTERVAL else np.inf) for info, n in zip(infos, sizes)])
+    return low, high
+
+
+def _periods(infos: list[LayerInfo], sizes: list[int]) -> np.ndarray | None:
+    if not any(info.domain == PERIODIC for info in infos):
+        return None
+    return np.concatenate([np.full(n, info.period if info.domain == PERIODIC else np.inf) for info, n in zip(infos, sizes)])

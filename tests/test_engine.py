@@ -1,0 +1,156 @@
+"""The compiled DD engine (backend="jax"): same numbers and the same query cost as the numpy path, clear refusals."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from ffzero_photonics.blackbox import CompiledMeasurement, ForwardingBlackBox
+from ffzero_photonics.cli import main
+from ffzero_photonics.data import load_dataset
+from ffzero_photonics.digital.cnn import CNN
+from ffzero_photonics.digital.mlp import MLP
+from ffzero_photonics.errors import UserInputError
+from ffzero_photonics.method.engine_jax import has_compiled_measurement
+from ffzero_photonics.photonic import mesh_jit
+from ffzero_photonics.photonic.chip import PhotonicChip
+from ffzero_photonics.photonic.compiled import CompiledMesh, route_kwargs
+from ffzero_photonics.photonic.mesh_spec import build_mesh
+from ffzero_photonics.trainer import TrainConfig, Trainer
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", seed=0, max_train=320)
+
+
+@pytest.fixture(scope="module")
+def pixels():
+    return load_dataset("digits", seed=0, max_train=320, standardize=False)
+
+
+def _train(make_model, data, backend, **config):
+    model = make_model()
+    trainer = Trainer(backend=backend, seed=3, **config)
+    trainer.fit(model, data)
+    theta = np.concatenate([model.get_params(l) for l in range(model.n_layers)])
+    return theta, trainer, model
+
+
+def _assert_same_run(make_model, data, **config):
+    theta_np, tr_np, model_np = _train(make_model, data, "numpy", **config)
+    theta_jax, tr_jax, model_jax = _train(make_model, data, "jax", **config)
+    assert np.max(np.abs(theta_jax - theta_np)) <= 1e-8 * np.max(np.abs(theta_np))
+    initial = make_model()
+    theta0 = np.concatenate([initial.get_params(l) for l in range(initial.n_layers)])
+    assert np.max(np.abs(theta_np - theta0)) > 1e-4  # training moved the parameters
+    assert tr_jax.train_cost.snapshot() == tr_np.train_cost.snapshot()
+    assert model_jax.counter.snapshot() == model_np.counter.snapshot()
+    np.testing.assert_allclose([r["loss"] for r in tr_jax.history], [r["loss"] for r in tr_np.history], rtol=1e-8)
+    assert tr_jax._rng.bit_generator.state == tr_np._rng.bit_generator.state  # same directions drawn
+    return tr_np, tr_jax
+
+
+def test_three_ffzero_epochs_on_a_small_mlp_match_numpy(digits):
+    tr_np, _ = _assert_same_run(lambda: MLP((64, 32, 10), seed=1), digits, epochs=3, batch_size=16)
+    assert tr_np.train_cost.calls == 2 * 3 * (320 // 16)
+
+
+def test_three_ffzero_epochs_on_a_small_ideal_chip_match_numpy(pixels):
+    _assert_same_run(lambda: PhotonicChip.for_data(pixels, ports=16, layers=2, seed=1), pixels, epochs=3, batch_size=16)
+
+
+@pytest.mark.parametrize("config", [
+    dict(paradigm="bp-dd", epochs=2, batch_size=32),
+    dict(epochs=1, batch_size=32, scheme="forward", n_dirs=3, directions="gaussian", optimizer="sgd", schedule="constant"),
+])
+def test_other_dd_settings_match_numpy(digits, config):
+    _assert_same_run(lambda: MLP((64, 24, 10), seed=2), digits, **config)
+
+
+def test_a_cnn_matches_numpy(digits):
+    _assert_same_run(lambda: CNN(channels=(3, 3), seed=0), digits, epochs=1, batch_size=32)
+
+
+def test_mid_epoch_checkpoints_see_the_same_state(digits):
+    seen = {}
+    for backend in ("numpy", "jax"):
+        states = []
+
+        def on_step(tr):
+            meta, arrays = tr.state()
+            states.append((meta["partial"]["next_batch"], meta["rng"]["state"]["state"], meta["train_cost"],
+                           np.concatenate([arrays[k].ravel() for k in sorted(arrays) if k.startswith("opt_")])))
+
+        model = MLP((64, 16, 10), seed=0)
+        Trainer(backend=backend, epochs=1, batch_size=16, checkpoint_every=6).fit(model, digits, on_step=on_step)
+        seen[backend] = states
+    assert [s[:3] for s in seen["jax"]] == [s[:3] for s in seen["numpy"]]
+    assert len(seen["jax"]) == 2 * (320 // 16 - 1) // 6  # batches 6, 12, 18 of 20, in each of 2 stages
+    for a, b in zip(seen["jax"], seen["numpy"]):
+        np.testing.assert_allclose(a[3], b[3], rtol=1e-8, atol=1e-12)
+
+
+def test_training_leaves_the_global_x64_flag_alone(digits):
+    before = jax.config.jax_enable_x64
+    _train(lambda: MLP((64, 10)), digits, "jax", epochs=1, batch_size=64)
+    assert jax.config.jax_enable_x64 == before
+
+
+@pytest.mark.parametrize("make", [lambda: MLP((64, 12, 10)), lambda: CNN(channels=(2, 3)),
+                                  lambda: PhotonicChip(64, ports=9, layers=3, mesh="reck")])
+def test_compiled_query_measures_what_query_measures(make):
+    model, rng = make(), np.random.default_rng(0)
+    x = rng.standard_normal((5, model.n_inputs))
+    assert isinstance(model, CompiledMeasurement) and has_compiled_measurement(model)
+    for layer in range(model.n_layers):
+        cand = model.get_params(layer)[None] + 0.1 * rng.standard_normal((3, model.layer_info(layer).n_params))
+        params = [model.get_params(l) for l in range(layer)] + [cand]
+        measure = jax.jit(model.compiled_query, static_argnums=2)
+        with jax.enable_x64(True):
+            out = np.asarray(measure(params, x, layer))
+            plain = np.asarray(measure([model.get_params(l) for l in range(layer + 1)], x, layer))
+        np.testing.assert_allclose(out, model.query(x, layer, {layer: cand}), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(plain, model.query(x, layer)[0], rtol=1e-12, atol=1e-14)
+
+
+def test_jax_backend_refuses_a_model_without_a_compiled_measurement(pixels):
+    noisy = PhotonicChip.for_data(pixels, ports=16, layers=2, nonideal={"drift": {"sigma": 0.01}})
+    wrapped = ForwardingBlackBox(MLP((64, 10)))  # a metering wrapper must see every query
+    for model in (noisy, wrapped):
+        assert not has_compiled_measurement(model)
+        with pytest.raises(UserInputError, match="backend 'jax'"):
+            Trainer(backend="jax", epochs=1).fit(model, pixels)
+        assert model.counter.calls == 0
+
+
+def test_backend_is_validated_and_autodiff_paradigms_accept_it(digits):
+    with pytest.raises(UserInputError, match="unknown backend 'torch'"):
+        TrainConfig(backend="torch")
+    model = MLP((64, 10))
+    Trainer(paradigm="ff-ad", backend="jax", epochs=1, batch_size=64).fit(model, digits)  # no DD step to compile
+
+
+@pytest.mark.parametrize("topology,n,routed", [("clements", 6, False), ("reck", 5, False), ("clements", 4, True)])
+def test_mesh_jit_propagates_like_the_compiled_mesh(topology, n, routed):
+    spec, rng = build_mesh(topology, n), np.random.default_rng(1)
+    routes = route_kwargs(spec, rng.uniform(10, 50, (spec.n_columns + 1, n))) if routed else {}
+    mesh = CompiledMesh(spec, **routes)
+    p = rng.uniform(0, 2 * np.pi, (3, spec.n_params))
+    x = rng.standard_normal((4, n)) + 1j * rng.standard_normal((4, n))
+    y = mesh.propagate(p, x)
+    propagate = jax.jit(lambda params, fields: mesh_jit.propagate(mesh, params, fields))
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(propagate(p, x), y, atol=1e-13)
+        if not routed:  # a committed layer: one setting on a batch, or shared by every stacked entry
+            np.testing.assert_allclose(propagate(p[0], x), mesh.propagate(p[0], x), atol=1e-13)
+            shared = mesh.propagate(np.broadcast_to(p[1], p.shape), y)
+            np.testing.assert_allclose(propagate(p[1], y), shared, atol=1e-13)
+
+
+def test_cli_backend_option_is_recorded(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--backend", "jax", "--epochs", "1", "--hidden", "16",
+                 "--batch-size", "128", "--no-progress"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["config"]["train"]["backend"] == "jax"
