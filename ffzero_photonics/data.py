@@ -8,6 +8,9 @@ Names accepted by :func:`load_dataset`:
 
   * f1(x, y) = sin(pi x) cos(pi y)  (one period of a saddle-like wave; range [-1, 1]);
   * f2(x, y) = exp(-(x^2 + y^2) / 0.5) cos(2 pi x y)  (Gaussian bump with a saddle ripple; range ~[-0.16, 1]).
+- ``"mnist1d"``: MNIST-1D (the ``mnist1d`` package), 40 features, 10 classes, generated offline from its
+  digit templates with ``seed`` (``n_samples``, default 4000, a multiple of 10: equal counts per class);
+  seeded stratified train/val/test split. A harder benchmark where depth matters.
 - ``"idx:DIR"``: MNIST / Fashion-MNIST from a directory with the four standard IDX files
   (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
   ``t10k-labels-idx1-ubyte``, each optionally ``.gz``); its own test set, validation carved from train.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import random
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +34,11 @@ import numpy as np
 from .errors import UserInputError
 from .validation import check_int
 
-BUILTIN_DATASETS = ("digits", "iris", "wine", "f1", "f2")
+BUILTIN_DATASETS = ("digits", "iris", "wine", "f1", "f2", "mnist1d")
 DATASET_NAMES = BUILTIN_DATASETS + ("idx:PATH", "npz:PATH", "PATH.npz")
 STD_FLOOR = 1e-8
+DEFAULT_SAMPLES = {"f1": 2000, "f2": 2000, "mnist1d": 4000}
+MNIST1D_CLASSES = 10
 
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -113,7 +119,7 @@ def load_dataset(
     val_fraction: float = 0.15,
     test_fraction: float = 0.2,
     standardize: bool = True,
-    n_samples: int = 2000,
+    n_samples: int | None = None,
     max_train: int | None = None,
 ) -> Dataset:
     """Load a dataset by name (see module docstring) as a seeded split.
@@ -123,8 +129,9 @@ def load_dataset(
     of the original training set). ``standardize`` z-scores features with
     train statistics (features whose train std is below 1e-8 are only
     centred); ``standardize=False`` keeps raw features but scales images to
-    [0, 1]. ``n_samples`` sizes f1/f2. ``max_train`` caps the training split
-    (seeded, stratified subsample; val/test unchanged).
+    [0, 1]. ``n_samples`` sizes the generated sets (default 2000 for f1/f2,
+    4000 for mnist1d). ``max_train`` caps the training split (seeded,
+    stratified subsample; val/test unchanged).
     """
     if not isinstance(name, (str, os.PathLike)):
         raise UserInputError(f"dataset name must be a string, got {name!r}")
@@ -136,7 +143,8 @@ def load_dataset(
         raise UserInputError(
             f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}"
         )
-    n_samples = check_int(n_samples, "n_samples", minimum=2)
+    if n_samples is not None:
+        n_samples = check_int(n_samples, "n_samples", minimum=2)
     if max_train is not None:
         max_train = check_int(max_train, "max_train", minimum=1)
     if not isinstance(standardize, (bool, np.bool_)):
@@ -144,6 +152,7 @@ def load_dataset(
 
     key = name_str.strip().lower()
     rng = np.random.default_rng(seed)
+    n_samples = DEFAULT_SAMPLES.get(key, 0) if n_samples is None else n_samples
     if key in ("digits", "iris", "wine"):
         X, y, feature_shape, image_max = _load_sklearn(key)
         splits = _split_three(y, val_fraction, test_fraction, rng, stratify=True)
@@ -155,6 +164,11 @@ def load_dataset(
         splits = _split_three(y, val_fraction, test_fraction, rng, stratify=False)
         parts = {k: (X[i], y[i]) for k, i in splits.items()}
         feature_shape, image_max, task, label = (2,), None, "regression", key
+    elif key == "mnist1d":
+        X, y = _generate_mnist1d(n_samples, seed)
+        splits = _split_three(y, val_fraction, test_fraction, rng, stratify=True)
+        parts = {k: (X[i], y[i]) for k, i in splits.items()}
+        feature_shape, image_max, task, label = (X.shape[1],), None, "classification", key
     else:
         kind, path = _parse_path_name(name_str)
         raw = _load_idx_dir(path) if kind == "idx" else _load_npz(path)
@@ -185,6 +199,26 @@ def _f2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 _SYNTHETIC = {"f1": _f1, "f2": _f2}
+
+
+def _generate_mnist1d(n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-1D samples from ``mnist1d.make_dataset`` (templates, no download); the global RNGs it seeds are restored."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    if n_samples % MNIST1D_CLASSES:
+        raise UserInputError(f"n_samples for mnist1d must be a multiple of {MNIST1D_CLASSES} "
+                             f"(equal samples per class), got {n_samples}")
+    if seed >= 2**32:
+        raise UserInputError(f"seed for mnist1d must be below 2**32, got {seed}")
+    args = get_dataset_args()
+    args.num_samples, args.seed, args.train_split = n_samples, seed, 1.0
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        generated = make_dataset(args)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    return np.asarray(generated["x"], dtype=float), np.asarray(generated["y"], dtype=np.int64)
 
 
 def _check_fraction(value: Any, name: str) -> float:

@@ -20,12 +20,14 @@ import numpy as np
 
 from .blackbox import INTERVAL, DifferentiableTwin, LayeredBlackBox, QueryCounter, project_params
 from .errors import UserInputError
+from .method.autodiff import autodiff_grad
 from .method.engine_jax import BACKENDS, CompiledDD, require_compiled_measurement
 from .method.estimators import DIRECTIONS, SCHEMES, directional_gradient, sample_directions
 from .method.losses import LOSSES
 from .method.objectives import LayerObjective, build_objectives
 from .method.optim import OPTIMIZERS, SCHEDULES, Stepper, make_optimizer
 from .method.prototypes import PROTOTYPE_KINDS
+from .method.scoring import r2_score, vote_predictions
 from .registry import recipe_for
 
 PARADIGMS = ("ffzero", "bp-dd", "ff-ad", "bp-ad")
@@ -167,6 +169,7 @@ class Trainer:
         self._elapsed = 0.0
         self._n_stages: int | None = None
         self._partial: tuple[np.ndarray, int, list[float]] | None = None  # (perm, next batch, losses) mid-epoch
+        self._val_cache: dict[int, np.ndarray] = {}  # validation scores of finished layers, for the local vote
 
     # ---------- public verbs ----------
     def fit(
@@ -205,7 +208,6 @@ class Trainer:
         bs = min(cfg.batch_size, n_train)
         n_batches = n_train // bs
         targets = self._targets(data, data.y_train)
-        val_cache: dict[int, np.ndarray] = {}
         total = len(stages) * cfg.epochs * n_batches
         start_stage, start_epoch = self._position
         bar = _progress(total, start_stage * cfg.epochs * n_batches + start_epoch * n_batches, progress)
@@ -241,16 +243,17 @@ class Trainer:
                                 self._elapsed = time.perf_counter() - t0
                                 on_step(self)
                                 self._partial = None
-                    self._opt_leaves = step.stepper.state_leaves()
-                    self._position = (s, epoch + 1) if epoch + 1 < cfg.epochs else (s + 1, 0)
-                    row = self._epoch_row(model, data, readout, s, epoch, float(np.mean(losses)), val_cache)
+                    if epoch + 1 < cfg.epochs:
+                        self._position, self._opt_leaves = (s, epoch + 1), step.stepper.state_leaves()
+                    else:  # the next stage starts with a fresh optimizer for its own layers
+                        self._position, self._opt_leaves = (s + 1, 0), None
+                    row = self._epoch_row(model, data, readout, s, epoch, float(np.mean(losses)))
                     row["wall_time_s"] = time.perf_counter() - t0
                     self._elapsed = row["wall_time_s"]
                     self.history.append(row)
                     bar.set_postfix(layer=readout, loss=f"{row['loss']:.4f}", val=f"{row.get('val_score', 0):.3f}")
                     if on_epoch is not None:
                         on_epoch(self)
-                self._opt_leaves = None
         finally:
             bar.close()
         return self.history
@@ -302,8 +305,10 @@ class Trainer:
             "n_opt_leaves": 0 if self._opt_leaves is None else len(self._opt_leaves),
             "n_stages": self._n_stages,
             "partial": None if self._partial is None else {"next_batch": self._partial[1], "losses": self._partial[2]},
+            "val_cache_layers": sorted(self._val_cache),
         }
         arrays = {f"opt_{i}": v for i, v in enumerate(self._opt_leaves or [])}
+        arrays.update({f"val_scores_{l}": v for l, v in self._val_cache.items()})
         if self._partial is not None:
             arrays["partial_perm"] = self._partial[0]
         return meta, arrays
@@ -321,7 +326,9 @@ class Trainer:
         if partial is not None:
             trainer._partial = (arrays["partial_perm"], int(partial["next_batch"]), list(partial["losses"]))
         n = int(meta.get("n_opt_leaves", 0))
-        trainer._opt_leaves = [arrays[f"opt_{i}"] for i in range(n)] if n else None
+        at_stage_start = trainer._position[1] == 0 and partial is None  # older checkpoints kept the last stage's leaves
+        trainer._opt_leaves = [arrays[f"opt_{i}"] for i in range(n)] if n and not at_stage_start else None
+        trainer._val_cache = {int(l): arrays[f"val_scores_{l}"] for l in meta.get("val_cache_layers", [])}
         return trainer
 
     @property
@@ -364,7 +371,7 @@ class Trainer:
             return np.concatenate([model.get_params(l) for l in trainable])
 
         if AUTODIFF[cfg.paradigm]:
-            grad_fn = _autodiff_grad(model, objective, trainable, readout, offsets)
+            grad_fn = autodiff_grad(model, objective, trainable, readout, offsets)
 
             def step(xb, tb):
                 theta = current()
@@ -448,7 +455,7 @@ class Trainer:
         parts = [self.objectives[layer].scores(model.query(X[i : i + chunk], layer)[0]) for i in range(0, len(X), chunk)]
         return np.concatenate(parts)
 
-    def _epoch_row(self, model, data, readout, stage, epoch, loss, val_cache) -> dict[str, Any]:
+    def _epoch_row(self, model, data, readout, stage, epoch, loss) -> dict[str, Any]:
         cfg = self.config
         n_sub = min(len(data.X_train), cfg.eval_train_max)
         train_scores = self._layer_scores(model, data.X_train[:n_sub], readout)
@@ -464,42 +471,12 @@ class Trainer:
             row["metric"] = "accuracy"
             if LOCAL[cfg.paradigm]:
                 for l in range(readout):
-                    if l not in val_cache:
-                        val_cache[l] = self._layer_scores(model, data.X_val, l)
-                stack = [val_cache[l] for l in range(readout)] + [val_scores]
+                    if l not in self._val_cache:
+                        self._val_cache[l] = self._layer_scores(model, data.X_val, l)
+                stack = [self._val_cache[l] for l in range(readout)] + [val_scores]
                 row["val_vote"] = float(np.mean(vote_predictions(np.stack(stack)) == data.y_val))
         row.update({f"train_{k}": v for k, v in self.train_cost.snapshot().items()})
         return row
-
-
-def _autodiff_grad(model, objective: LayerObjective, trainable, readout, offsets):
-    """jit(value_and_grad) of the readout layer's loss w.r.t. the trainable layers' flat parameters."""
-    import jax
-    import jax.numpy as jnp
-
-    def loss_fn(theta, params, xb, tb):
-        params = list(params)
-        for i, l in enumerate(trainable):
-            params[l] = theta[offsets[i] : offsets[i + 1]]
-        out = model.twin_forward(params, xb)[readout]
-        return objective.losses(jnp, out[None], tb)[0]
-
-    return jax.jit(jax.value_and_grad(loss_fn))
-
-
-def vote_predictions(scores: np.ndarray) -> np.ndarray:
-    """Majority vote of per-layer argmax (L, n, C); ties go to the larger summed cosine."""
-    votes = np.zeros(scores.shape[1:])
-    for layer_scores in scores:
-        votes[np.arange(scores.shape[1]), np.argmax(layer_scores, axis=1)] += 1.0
-    return np.argmax(votes + 1e-3 * np.tanh(scores.sum(axis=0)), axis=1)
-
-
-def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
-    """Coefficient of determination."""
-    y = np.asarray(y, dtype=float)
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    return 1.0 - float(np.sum((y - pred) ** 2)) / max(ss_tot, 1e-300)
 
 
 def _progress(total: int, initial: int, enabled: bool):

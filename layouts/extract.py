@@ -244,28 +244,28 @@ def terminal_point(port, depth: float = 1.0) -> tuple[float, float]:
 
 
 class Islands:
-    """The merged polygons (islands) of one layer, with a coarse grid index for point look-ups."""
+    """The merged polygons (islands) of one layer, held in klayout's box tree for point look-ups.
 
-    BIN_UM = 100.0
+    A long pad wire spans tens of millimetres: a box tree keeps each island once, where a grid
+    index would list it in every bin it crosses (gigabytes at N = 64).
+    """
 
     def __init__(self, component: Component, layer=METAL_LAYER):
         region = gf.kdb.Region(component.kdb_cell.begin_shapes_rec(component.kcl.layer(*layer)))
         self.polygons = list(region.merged().each())
         self.dbu = component.kcl.dbu
-        self._size = self.BIN_UM / self.dbu
-        self.bins: dict[tuple[int, int], list[int]] = defaultdict(list)
+        self._layout = gf.kdb.Layout()
+        self._shapes = self._layout.create_cell("islands").shapes(self._layout.layer())
         for i, poly in enumerate(self.polygons):
-            box = poly.bbox()
-            for bx in range(math.floor(box.left / self._size), math.floor(box.right / self._size) + 1):
-                for by in range(math.floor(box.bottom / self._size), math.floor(box.top / self._size) + 1):
-                    self.bins[(bx, by)].append(i)
+            for part in poly.decompose_trapezoids():  # small parts: a point's box query hits few of them
+                self._shapes.insert(part, i + 1)  # property id 0 means none
 
     def at(self, x: float, y: float) -> int | None:
         """Index of the island covering (x, y) µm, None when no metal is there."""
         pt = gf.kdb.Point(round(x / self.dbu), round(y / self.dbu))
-        for i in self.bins.get((math.floor(pt.x / self._size), math.floor(pt.y / self._size)), ()):
-            if self.polygons[i].bbox().contains(pt) and self.polygons[i].inside(pt):
-                return i
+        for shape in self._shapes.each_touching(gf.kdb.Box(pt, pt)):
+            if shape.simple_polygon.inside(pt):
+                return shape.prop_id - 1
         return None
 
 

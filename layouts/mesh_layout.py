@@ -25,6 +25,7 @@ from ffzero_photonics.components.cells import WIRE_WIDTH
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.layouts.floorplan import Link, chip_links, check_specs, optical_links, plan, spec_from_key, spec_key
 from ffzero_photonics.layouts.layers import HEATER_LABEL_LAYER, WG_XS, ensure_pdk
+from ffzero_photonics.layouts.progress import steps
 from ffzero_photonics.layouts.wiring import ground_bus, pad_row, tracks
 from ffzero_photonics.photonic.mesh_spec import MeshSpec
 
@@ -162,7 +163,7 @@ def _chip_cell(
         coupler=coupler, tap_fraction=tap_fraction,
     )
     refs: dict[str, gf.ComponentReference] = {}
-    for inst, p in fp.placements.items():
+    for inst, p in steps(fp.placements.items(), "layout: placing cells", len(fp.placements)):
         ref = c.add_ref(p.cell, name=inst)
         if p.rotation:
             ref.rotate(p.rotation)
@@ -174,7 +175,7 @@ def _chip_cell(
 
     all_links = links if links is not None else (chip_links(specs) if prefixed else optical_links(specs[0]))
     jogs = 0
-    for a, b in all_links:
+    for a, b in steps(all_links, "layout: routing waveguides"):
         pa, pb = _optical_port(refs, a), _optical_port(refs, b)
         lead = 0.0
         if abs(pa.y - pb.y) > 1e-3:  # only custom links jog; stagger their bends so no two coincide

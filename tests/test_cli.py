@@ -220,8 +220,14 @@ def test_list_prints_models_datasets_meshes_and_presets(capsys):
     assert {"digits", "iris", "wine", "f1", "f2", "idx:PATH", "npz:PATH"} <= set(found["datasets"])
     assert found["models"]["photonic"]["options"]["mesh"]["choices"] == found["meshes"]
     assert found["meshes"] == ["clements", "reck"]
-    assert set(found["nonideal"]) == set(EFFECTS) and all(set(v) == set(LEVELS) for v in found["nonideal"].values())
-    assert found["nonideal"]["dac"]["medium"] == {"drive": {"dac_bits": 8}}
+    normalized, physical = found["nonideal"]["normalized"], found["nonideal"]["physical"]
+    assert set(normalized) == set(EFFECTS) and all(set(v) == set(LEVELS) for v in normalized.values())
+    assert normalized["dac"]["medium"] == {"drive": {"dac_bits": 8}}
+    assert physical["dac"]["medium"] == {"heaters": {"dac_bits": 8}}
+    assert physical["laser"]["high"] == {"budget": {"laser_power_mW": 0.1}}
+    assert main(["list", "nonideal"]) == 0
+    text = capsys.readouterr().out
+    assert "normalized (the paper chip's" in text and "physical (a physical chip's" in text and "budget.laser_power_mW=0.1" in text
     assert main(["list", "meshes"]) == 0
     assert capsys.readouterr().out.split() == ["meshes:", "clements,", "reck"]
     assert main(["list", "hardware"]) == 2
@@ -334,6 +340,34 @@ def test_verify_checks_the_example_config_then_verifies(example_run, small_examp
     assert args == (str(run), str(gds)) and kwargs["tol"] == 1e-3 and kwargs["route_phases"] == "auto"
 
 
+def test_verify_compares_a_physical_runs_physics_tables_with_the_config(example_run, small_example, tmp_path, capsys):
+    from ffzero_photonics.photonic.chip_config import ChipConfig
+
+    run, gds = example_run
+    config = small_example[1]
+    other = tmp_path / "hot.toml"
+    ChipConfig.from_dict({**config.to_dict(), "heaters": {**config.heaters.to_dict(), "p_pi_mW": 30.0}}).to_toml(other)
+    paper = tmp_path / "paper.toml"
+    paper.write_text("[chip]\nports = 4\nlayers = 1\n")
+    for path, words in ((other, "[heaters] differs"), (paper, "[chip] model = 'paper'")):
+        capsys.readouterr()
+        assert main(["verify", str(run), "--gds", str(gds), "--config", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert _one_error_line(err) and words in err and str(path) in err, err
+    assert main(["verify", str(run), "--gds", str(gds), "--config", str(small_example[0])]) == 0
+    assert "PASS" in capsys.readouterr().out
+
+
+def test_export_gds_reads_a_physical_configs_heaters(tmp_path):
+    from ffzero_photonics.cli.export_gds import design_from_config
+
+    path = tmp_path / "chip.toml"
+    path.write_text('[chip]\nmodel = "physical"\nports = 4\n[heaters]\np_pi_mW = 30.0\nresistance_ohm = 800.0\n')
+    assert design_from_config(str(path))["heaters"] == {"p_pi_mW": 30.0, "resistance_ohm": 800.0}
+    path.write_text('[chip]\nports = 4\n[nonideal.drive]\np_pi_mW = 11.0\n')  # the paper chip: [nonideal.drive]
+    assert design_from_config(str(path))["heaters"] == {"p_pi_mW": 11.0, "resistance_ohm": 1000.0}
+
+
 def test_chip_serve_checks_the_example_config(capsys):
     from ffzero_photonics.photonic.chip_config import ChipConfig
 
@@ -365,6 +399,21 @@ def test_study_takes_its_chip_from_the_config(tmp_path, monkeypatch):
     other.write_text("[chip]\nports = 4\n[nonideal.crosstalk]\nkappa = 0.05\n")
     seen.clear()
     assert main(["study", "robustness", "--out", str(tmp_path / "study"), "--chip-config", str(other)]) == 2
+    assert not seen
+
+
+def test_study_takes_a_physical_chips_whole_config(tmp_path, monkeypatch):
+    import ffzero_photonics.studies.robustness as robustness
+
+    seen = {}
+    monkeypatch.setattr(robustness, "run_robustness", lambda out, **kw: seen.update(kw) or {"wall_time_s": 0.0})
+    assert main(["study", "robustness", "--out", str(tmp_path / "study"), "--bounded",
+                 "--chip-config", str(EXAMPLE_CHIP)]) == 0
+    assert (seen["ports"], seen["layers"]) == (16, 2) and seen["chip_config"]["chip"] == {"model": "physical"}
+    seeded = tmp_path / "seeded.toml"
+    seeded.write_text('[chip]\nmodel = "physical"\nseed = 3\n')
+    seen.clear()
+    assert main(["study", "robustness", "--out", str(tmp_path / "study"), "--chip-config", str(seeded)]) == 2
     assert not seen
 
 

@@ -70,6 +70,12 @@ def test_splits_disjoint_rows():
     assert not (rows[0] & rows[1]) and not (rows[0] & rows[2]) and not (rows[1] & rows[2])
 
 
+def test_regression_sets_default_to_2000_samples():
+    default, explicit = load_dataset("f1", seed=2), load_dataset("f1", seed=2, n_samples=2000)
+    assert sum(default.sizes.values()) == 2000
+    np.testing.assert_array_equal(default.X_train, explicit.X_train)
+
+
 @pytest.mark.parametrize("name", ["digits", "iris", "wine"])
 def test_stratified(name):
     ds = load_dataset(name, seed=3)

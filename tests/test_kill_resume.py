@@ -24,24 +24,32 @@ ENTRY = "from ffzero_photonics.cli.main import main; raise SystemExit(main())"
 
 
 def _comparable(meta: dict) -> dict:
-    """Checkpoint metadata without wall-clock times, and without the model's counter (which
-    test_runs.py::test_every_counter_is_identical_after_a_resume_in_a_later_stage covers)."""
+    """Checkpoint metadata without wall-clock times (the model's counter included: it must not change)."""
     trainer = dict(meta["trainer"], elapsed_s=None,
                    history=[{k: v for k, v in row.items() if k != "wall_time_s"} for row in meta["trainer"]["history"]])
-    return dict(meta, trainer=trainer, counter=None)
+    return dict(meta, trainer=trainer)
 
 
 def _kill_after(out, delay_s: float, env) -> int | None:
     """Start ``ffzero train``; SIGKILL it ``delay_s`` after it starts training (if it is still running then).
 
     Training has started when the run directory changes: a fresh run creates it at its first checkpoint
-    write, a rerun renames a new checkpoint (or run record) into it.
+    write, a rerun renames a new checkpoint (or run record) into it. A run killed before its first
+    checkpoint restarts from zero and clears its directory before it trains: it has started at its first checkpoint.
     """
+    ckpt = out / "checkpoint.npz"
+    restarting = out.exists() and not ckpt.exists()
     before = out.stat().st_mtime_ns if out.exists() else None
     proc = subprocess.Popen([sys.executable, "-c", ENTRY, *ARGS, "--out", str(out)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def started() -> bool:
+        if restarting:
+            return ckpt.exists()
+        return out.exists() and out.stat().st_mtime_ns != before
+
     try:
-        while proc.poll() is None and (not out.exists() or out.stat().st_mtime_ns == before):
+        while proc.poll() is None and not started():
             time.sleep(0.001)
         time.sleep(delay_s)
         proc.send_signal(signal.SIGKILL)

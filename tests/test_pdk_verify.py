@@ -491,3 +491,42 @@ def test_verification_at_n8_and_n16(tmp_path):
         assert report.passed, report.text()
         assert max(report.deviation_routes) < 1e-9
         assert report.layout_accuracy_routes == report.trained_accuracy
+
+
+# ---------------------------------------------------------------- a physical chip's tape-out
+@pytest.fixture(scope="module")
+def physical_run(tmp_path_factory):
+    """A 2-layer N=4 physical chip (examples/chip.toml's tables) trained one epoch on iris, exported with export_run."""
+    root = tmp_path_factory.mktemp("physical")
+    spec = RunSpec(model="photonic", model_options={"model": "physical", "ports": 4, "layers": 2}, dataset="iris",
+                   train=TrainConfig(paradigm="ffzero", epochs=1, batch_size=64))
+    train_run(spec, root / "run", progress=False, log=lambda m: None)
+    _, _, model, _ = load_run(root / "run")
+    result, compensated = export_run(root / "run", root / "chip.gds")
+    return root / "run", result, model
+
+
+def test_physical_run_exports_its_bounded_heater_drives_and_verifies(physical_run, tmp_path):
+    """The table uses the run's [heaters] (P_pi 25 mW, 1 kOhm) within the drive range; the layout, with the
+    per-layer activations at their mW operating points, computes the nominal design; a wrong tap fails."""
+    from ffzero_photonics.tapeout.export import layout_params
+
+    run, result, model = physical_run
+    rows = read_heater_table(result.csv_path)
+    h = model.physics.heaters
+    assert len(rows) == 2 * 16 and all(0 <= r.phase <= h.phase_range_rad for r in rows)
+    for r in rows:
+        assert r.power_mW == pytest.approx(r.phase / np.pi * h.p_pi_mW, rel=1e-12)
+        assert r.voltage_V == pytest.approx(np.sqrt(r.power_mW * 1e-3 * h.resistance_ohm), rel=1e-12)
+        assert r.voltage_V <= h.v_max_V + 1e-12
+    with pytest.raises(UserInputError, match=r"p_pi_mW = 20.0 differs from the physical run's \[heaters\]"):
+        export_run(run, tmp_path / "other.gds", p_pi_mW=20.0)
+    report = verify_run(run, result.gds_path)
+    assert report.passed, report.text()
+    assert max(report.deviation_routes) < 1e-9 and report.layout_accuracy_routes == report.trained_accuracy
+    specs = list(model.specs)
+    params = layout_params(specs, [model.get_params(l) for l in range(2)], tap_fraction=0.3)
+    wrong = tmp_path / "tap30.gds"
+    export_chip(specs, params, wrong, tap_fraction=0.3, p_pi_mW=h.p_pi_mW)
+    bad = verify_run(run, wrong)
+    assert any(e.startswith("activation: drawn cell L0_tap_p0 (tap_fraction 0.3)") for e in bad.errors), bad.errors

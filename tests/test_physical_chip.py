@@ -215,6 +215,10 @@ def test_bad_physical_input_is_one_line_naming_the_field(doc, words):
 def test_physics_tables_need_the_physical_model():
     with pytest.raises(UserInputError, match=r"\[budget\] applies to a physical chip only"):
         ChipConfig.from_dict({"budget": {"laser_power_mW": 1.0}})
+    with pytest.raises(UserInputError, match=r"\[input\] applies to a physical chip only"):
+        ChipConfig.from_dict({"input": {"dac_bits": 8}})
+    with pytest.raises(UserInputError, match=r"\[input\] v_max_V must reach a 2 pi phase"):
+        ChipConfig.from_dict({"chip": {"model": "physical"}, "input": {"v_max_V": 1.0}})
 
 
 # ---------- persistence, instrument, CLI ----------
@@ -257,3 +261,31 @@ def test_unitary_view_includes_the_budget_loss():
     fields = chip.input_fields(X16)
     np.testing.assert_allclose(np.abs(fields @ chip.unitary(0).T) ** 2, chip.detector_powers(X16)[0], rtol=1e-9)
     assert np.abs(chip.unitary(0)).max() < 10 ** (-chip.physical.layers[0].loss_dB / 20) + 1e-12
+
+
+# ---------- the drawn coherent input is the simulated encoder ----------
+def test_physical_chip_encodes_with_the_drawn_coherent_input_scaled_by_laser_and_grating_only():
+    from ffzero_photonics.photonic.encoding import CoherentInput, InputSection, VectorEncoder
+
+    chip = physical(input={"splitter_loss_dB": 0.5})
+    assert isinstance(chip.encoder, CoherentInput) and chip.encoder.section == InputSection(splitter_loss_dB=0.5)
+    on_chip_mW = 10.0 * 10 ** (-2.5 / 10)  # [budget] laser x grating, nothing else
+    assert chip.physical.input_mW == pytest.approx(on_chip_mW)
+    drawn = CoherentInput(VectorEncoder(16, 4), InputSection(splitter_loss_dB=0.5)).encode(X16)
+    np.testing.assert_allclose(chip.input_fields(X16), drawn * np.sqrt(on_chip_mW), rtol=1e-12)
+    # the tree's split and losses are in the fields once: at most 1 / 2^2 x (0.5 dB)^4 of the on-chip power per port
+    per_port = np.abs(chip.input_fields(X16)) ** 2 / on_chip_mW
+    assert per_port.max() <= 0.25 * 10 ** (-4 * 0.5 / 10) + 1e-12 and per_port.max() > 0.1
+
+
+def test_coherent_input_twin_matches_the_chip_and_the_budget_predicts_the_mesh_input():
+    import jax
+
+    chip = physical(ports=16, n_features=64, thermal={"positions": "grid"})
+    x = load_dataset("digits", seed=0).X_train[:64]
+    with jax.enable_x64(True):
+        twin_fields = np.asarray(jax.jit(chip.encoder.encode_jax)(x))  # the twin's input: the same cells, no DAC rounding
+    np.testing.assert_allclose(twin_fields, chip.encoder.encode(x), atol=1e-4 * np.abs(twin_fields).max())
+    measured = float(np.mean(np.sum(np.abs(chip.input_fields(x)) ** 2, axis=1)))
+    assert abs(10 * np.log10(measured / chip.physical.mesh_input_mW)) < 3  # a Gaussian-pattern budget fits digits
+    assert chip.physical.mesh_input_mW < chip.physical.input_mW / 2

@@ -322,8 +322,6 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(two_stage_refer
         assert metrics[key] == ref_metrics[key], key
 
 
-@pytest.mark.xfail(strict=True, reason="Trainer.fit recomputes (and counts) the earlier layers' validation scores "
-                                       "after a resume in stage >= 1; needs trainer.py to checkpoint its val cache")
 def test_every_counter_is_identical_after_a_resume_in_a_later_stage(two_stage_reference, tmp_path, monkeypatch):
     (ref_meta, _), ref_metrics = two_stage_reference
     out = tmp_path / "run"

@@ -123,3 +123,41 @@ def test_report_tables_and_headline_from_fake_rows(tmp_path):
     curves = list(csv.DictReader((tmp_path / "curves.csv").open()))
     assert {r["run"] for r in curves} >= {"grid 1L ffzero-hw ideal", "ablation 2L base", "ablation 2L K=4"}
     assert not math.isnan(float(curves[0]["val_accuracy"]))
+
+
+# ---------------------------------------------------------------- the study on a physical chip
+def test_physical_plan_takes_physics_presets_and_refuses_normalized_ones():
+    from ffzero_photonics.photonic.chip_config import ChipConfig
+    from ffzero_photonics.studies.robustness.plan import PHYSICAL_BOUNDED
+    from ffzero_photonics.studies.robustness.tasks import _chip, _preset
+
+    physical = ChipConfig.preset("physical").to_dict(compact=True)
+    plan = StudyPlan.create(bounded=True, chip_config=physical)
+    assert plan.physical and plan.effects == PHYSICAL_BOUNDED["effects"] and "noise30" not in plan.photonic_ablations
+    assert StudyPlan.create(bounded=True) == StudyPlan.bounded()  # the paper chip's plan is unchanged
+    with pytest.raises(UserInputError, match="unknown physical-chip effect 'shot'"):
+        StudyPlan(chip_config=physical, effects=("shot",), photonic_ablations=("base",))
+    with pytest.raises(UserInputError, match="ablation 'noise30' uses a normalized preset"):
+        StudyPlan.bounded(chip_config=physical, photonic_ablations=("noise30",))
+    with pytest.raises(UserInputError, match="chip_config is for a physical chip"):
+        StudyPlan.bounded(chip_config={"chip": {"ports": 4}})
+    chip = _chip(plan, 0, 1, _preset(plan, "laser", "high"))
+    assert chip.physics.budget.laser_power_mW == 0.1 and chip.physics.thermal.positions == "layout"
+    assert _chip(plan, 0, 1, _preset(plan, "ideal", "none")).physics.budget.laser_power_mW == 10.0
+
+
+def test_bounded_study_runs_on_the_physical_chip(tmp_path):
+    """Tiny: one seed, one epoch, two physics effects at one level, on a 1-layer 16-port physical chip."""
+    from ffzero_photonics.photonic.chip_config import ChipConfig
+
+    physical = ChipConfig.preset("physical").to_dict(compact=True)
+    head = run_robustness(tmp_path, chip_config=physical, ports=16, layers=1, effects=("laser", "dac"),
+                          levels=("high",), epochs=1, offline_epochs=1, seeds=1, multilayer_effects=(),
+                          photonic_ablations=("base",), mlp_ablations=("base",), ablation_seeds=1, ablation_epochs=1,
+                          mc_instances=2, mc_retrain=0, wavelengths=(1.55,), workers=1, log=lambda m: None)
+    assert 0 < head["ideal_offline"] <= 1
+    rows = list(csv.DictReader((tmp_path / "robustness_summary.csv").open()))
+    assert [(r["effect"], r["level"]) for r in rows] == [("ideal", "none"), ("laser", "high"), ("dac", "high")]
+    assert json.loads((tmp_path / "plan.json").read_text())["chip_config"]["chip"]["model"] == "physical"
+    summary = (tmp_path / "summary.md").read_text()
+    assert "the physical chip of the given CHIP.toml" in summary and "laser_power_mW=0.1" in summary

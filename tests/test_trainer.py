@@ -8,7 +8,8 @@ from ffzero_photonics.data import load_dataset
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.digital.cnn import CNN
 from ffzero_photonics.digital.mlp import MLP
-from ffzero_photonics.trainer import Trainer, TrainConfig, vote_predictions
+from ffzero_photonics.method.scoring import r2_score, vote_predictions
+from ffzero_photonics.trainer import Trainer, TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,88 @@ def test_resume_from_state_equals_uninterrupted(digits):
     for l in range(2):
         np.testing.assert_array_equal(fresh.get_params(l), full_model.get_params(l))
     assert resumed.train_cost == full.train_cost
+
+
+def _interrupted_then_resumed(digits, cfg, stop_when, corrupt=None):
+    """Fit until ``stop_when(trainer)`` after an epoch; resume from the saved state on a fresh model and counter."""
+    model = small_mlp(cfg["seed"])
+    saved = {}
+
+    class Stop(Exception):
+        pass
+
+    def save(tr):
+        saved["state"] = tr.state()
+        saved["params"] = [model.get_params(l) for l in range(model.n_layers)]
+        saved["counter"] = model.counter.snapshot()
+        if stop_when(tr):
+            raise Stop
+
+    with pytest.raises(Stop):
+        Trainer(**cfg).fit(model, digits, on_epoch=save)
+    meta, arrays = saved["state"]
+    if corrupt is not None:
+        meta, arrays = corrupt(meta, arrays)
+    fresh = small_mlp(cfg["seed"])
+    for l, p in enumerate(saved["params"]):
+        fresh.set_params(l, p)
+    fresh.counter.load(saved["counter"])
+    resumed = Trainer.from_state(meta, arrays)
+    resumed.fit(fresh, digits)
+    return saved["state"], resumed, fresh
+
+
+def _uninterrupted(digits, cfg):
+    model = small_mlp(cfg["seed"])
+    trainer = Trainer(**cfg)
+    trainer.fit(model, digits)
+    return trainer, model
+
+
+def _without_times(history):
+    return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in history]
+
+
+STAGE_CFG = dict(epochs=2, batch_size=64, seed=5, lr=1e-2, optimizer="adam")
+
+
+def test_state_at_a_stage_boundary_describes_the_next_stage_and_resumes_exactly(digits):
+    full, full_model = _uninterrupted(digits, STAGE_CFG)
+    (meta, arrays), resumed, fresh = _interrupted_then_resumed(digits, STAGE_CFG, lambda tr: len(tr.history) == 2)
+    assert meta["position"] == [1, 0] and meta["partial"] is None
+    assert meta["n_opt_leaves"] == 0 and not [k for k in arrays if k.startswith("opt_")]
+    for l in range(2):
+        np.testing.assert_array_equal(fresh.get_params(l), full_model.get_params(l))
+    assert _without_times(resumed.history) == _without_times(full.history)
+
+
+def test_an_older_state_with_the_finished_stages_optimizer_at_a_boundary_still_resumes(digits):
+    """Checkpoints written before the fix kept the finished stage's optimizer leaves at (stage + 1, 0)."""
+    full, full_model = _uninterrupted(digits, STAGE_CFG)
+
+    def with_stale_leaves(meta, arrays):
+        return dict(meta, n_opt_leaves=2), dict(arrays, opt_0=np.zeros(27), opt_1=np.zeros(40))
+
+    _, resumed, fresh = _interrupted_then_resumed(digits, STAGE_CFG, lambda tr: len(tr.history) == 2,
+                                                  corrupt=with_stale_leaves)
+    for l in range(2):
+        np.testing.assert_array_equal(fresh.get_params(l), full_model.get_params(l))
+    assert resumed.train_cost == full.train_cost
+
+
+def test_every_counter_is_identical_after_a_resume_in_a_later_stage(digits):
+    full, full_model = _uninterrupted(digits, STAGE_CFG)
+    (meta, arrays), resumed, fresh = _interrupted_then_resumed(digits, STAGE_CFG, lambda tr: len(tr.history) == 3)
+    assert meta["val_cache_layers"] == [0] and arrays["val_scores_0"].shape == (len(digits.X_val), 10)
+    assert fresh.counter == full_model.counter
+    assert resumed.train_cost == full.train_cost
+    assert [r["val_vote"] for r in resumed.history] == [r["val_vote"] for r in full.history]
+
+
+def test_r2_score_is_one_for_a_perfect_fit_and_zero_for_the_mean():
+    y = np.array([1.0, 2.0, 4.0])
+    assert r2_score(y, y) == 1.0
+    assert r2_score(y, np.full(3, y.mean())) == 0.0
 
 
 def test_vote_majority_and_tie_break():

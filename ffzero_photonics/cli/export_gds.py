@@ -20,7 +20,7 @@ HEATERS = Drive()  # heater calibration defaults: the design's [nonideal.drive] 
 @click.option("--from", "run_dir", type=existing_dir(), default=None, help="a photonic run directory: export the trained chip")
 @click.option("--config", "config_path", type=existing_file(), default=None, metavar="CHIP.toml",
               help="take the untrained layout's mesh, ports and layers, and the heaters' p_pi_mW and resistance_ohm "
-                   "([nonideal.drive]), from a chip configuration file")
+                   "([heaters] of a physical chip, else [nonideal.drive]), from a chip configuration file")
 @click.option("--mesh", type=NamedChoice("mesh topology", TOPOLOGIES), default=None,
               help=with_default("mesh topology (untrained layout)", LAYOUT_DEFAULTS["mesh"]))
 @click.option("--ports", type=POSITIVE_INT, default=None,
@@ -29,9 +29,11 @@ HEATERS = Drive()  # heater calibration defaults: the design's [nonideal.drive] 
               help=with_default("mesh layers", LAYOUT_DEFAULTS["layers"]))
 @click.option("--out", type=SuffixPath(".gds"), required=True, help="path of the .gds file to write")
 @click.option("--p-pi-mw", type=POSITIVE_FLOAT, default=None,
-              help=with_default("heater power for a pi phase shift (mW)", f"{HEATERS.p_pi_mW:g}, or the config's"))
+              help=with_default("heater power for a pi phase shift (mW)", f"{HEATERS.p_pi_mW:g}, or the config's or "
+                                "physical run's"))
 @click.option("--resistance-ohm", type=POSITIVE_FLOAT, default=None,
-              help=with_default("heater resistance (ohm)", f"{HEATERS.resistance_ohm:g}, or the config's"))
+              help=with_default("heater resistance (ohm)", f"{HEATERS.resistance_ohm:g}, or the config's or "
+                                "physical run's"))
 @click.option("--raw-phases", is_flag=True,
               help="write the trained phases as they are (no compensation of routed waveguide phases)")
 def export_gds(run_dir: str | None, config_path: str | None, mesh: str | None, ports: int | None, layers: int | None,
@@ -45,14 +47,12 @@ def export_gds(run_dir: str | None, config_path: str | None, mesh: str | None, p
         raise UserInputError("--from exports the trained chip's own layout; drop --config/--mesh/--ports/--layers")
     design = design_from_config(config_path) if config_path else {}
     heaters = {"p_pi_mW": HEATERS.p_pi_mW, "resistance_ohm": HEATERS.resistance_ohm, **design.pop("heaters", {})}
-    if p_pi_mw is not None:
-        heaters["p_pi_mW"] = p_pi_mw
-    if resistance_ohm is not None:
-        heaters["resistance_ohm"] = resistance_ohm
+    given = {k: v for k, v in (("p_pi_mW", p_pi_mw), ("resistance_ohm", resistance_ohm)) if v is not None}
+    heaters.update(given)
     if run_dir is not None:
         from ..tapeout import export_run
 
-        result, compensated = export_run(run_dir, out_path, compensate_routes=not raw_phases, **heaters)
+        result, compensated = export_run(run_dir, out_path, compensate_routes=not raw_phases, **given)
         if compensated:
             click.echo("heater phases compensate the routed waveguides' phases (verify with `ffzero verify`)")
     else:
@@ -95,10 +95,10 @@ def total_heater_power_w(csv_path: Path) -> float | None:
 
 
 def design_from_config(path: str) -> dict:
-    """mesh, ports, layers and the heaters' calibration of the chip a configuration file describes."""
+    """mesh, ports, layers and the heaters' calibration ([heaters] of a physical chip) a configuration file describes."""
     from ..photonic.chip_config import ChipConfig
 
     config = ChipConfig.from_toml(path)
-    drive = config.nonideal.drive
+    drive = config.heaters if config.is_physical else config.nonideal.drive
     return {"mesh": config.chip.mesh, "ports": config.chip.ports, "layers": config.chip.layers,
             "heaters": {"p_pi_mW": drive.p_pi_mW, "resistance_ohm": drive.resistance_ohm}}

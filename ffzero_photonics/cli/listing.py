@@ -40,11 +40,18 @@ def meshes() -> list[str]:
 
 
 def nonideal() -> dict[str, Any]:
-    """Every preset effect with its settings at each level (``combined`` = all effects at that level)."""
-    from ..photonic.nonideal import EFFECTS, LEVELS, severity_preset
+    """Every preset effect with its settings at each level (``combined`` = all effects at that level): the paper chip's
+    normalized ``[nonideal.*]`` presets and a physical chip's physics-table presets."""
+    from ..photonic.nonideal_config import EFFECTS, LEVELS, PHYSICAL_EFFECTS, physical_preset, severity_preset
 
-    return {effect: {level: severity_preset(effect, level).to_dict(compact=True) for level in LEVELS}
-            for effect in EFFECTS}
+    return {"normalized": {effect: {level: severity_preset(effect, level).to_dict(compact=True) for level in LEVELS}
+                           for effect in EFFECTS},
+            "physical": {effect: {level: physical_preset(effect, level) for level in LEVELS}
+                         for effect in PHYSICAL_EFFECTS}}
+
+
+NONIDEAL_HEADINGS = {"normalized": "the paper chip's [nonideal.*] tables; --nonideal EFFECT:LEVEL",
+                     "physical": "a physical chip's physics tables; study robustness --chip-config"}
 
 
 CATALOG = {"models": models, "datasets": datasets, "meshes": meshes, "nonideal": nonideal}
@@ -57,11 +64,13 @@ def _show(topic: str, entries: Any) -> None:
             options = ", ".join(f"--{n.replace('_', '-')} ({_fmt(o['default'])})" for n, o in entry["options"].items())
             click.echo(f"  {kind}: {entry['description']}\n    options: {options or 'none'}")
     elif topic == "nonideal":
-        for effect, levels in entries.items():
-            if effect == "combined":
-                click.echo("  combined: the effects together at one level (settings: `ffzero list nonideal --json`)")
-            else:
-                click.echo(f"  {effect}: " + "; ".join(f"{lv} {_fmt(v)}" for lv, v in levels.items()))
+        for kind, presets in entries.items():
+            click.echo(f"  {kind} ({NONIDEAL_HEADINGS[kind]}):")
+            for effect, levels in presets.items():
+                if effect == "combined":
+                    click.echo("    combined: the effects together at one level (settings: `ffzero list nonideal --json`)")
+                else:
+                    click.echo(f"    {effect}: " + "; ".join(f"{lv} {_fmt(v)}" for lv, v in levels.items()))
     else:
         click.echo("  " + ", ".join(entries))
 

@@ -21,6 +21,7 @@ from .drc import drc
 from .evaluate import evaluate
 from .export_gds import export_gds
 from .listing import list_command
+from .signoff import signoff
 from .study import study
 from .sweep import sweep
 from .train import train
@@ -38,7 +39,7 @@ def cli() -> None:
     """Design and train photonic neural networks without backpropagation."""
 
 
-for command in (train, evaluate, export_gds, verify, drc, study, chip, sweep, list_command):
+for command in (train, evaluate, export_gds, verify, signoff, drc, study, chip, sweep, list_command):
     cli.add_command(command)
 
 

@@ -10,6 +10,8 @@ from ..errors import UserInputError
 from .options import POSITIVE_INT, LazyHelpOption, existing_file, with_default
 
 STUDY_CHIP_KEYS = {("chip", "ports"), ("chip", "layers")}
+# [chip] keys the study sets itself (seed per run, fabricated instance, data-sized encoder)
+STUDY_SETS = ("seed", "instance_seed", "n_features", "image_shape")
 
 
 @click.group("study", short_help="studies that train many models")
@@ -24,9 +26,11 @@ def study() -> None:
     "seeds per cell", f"{_plan().seeds}; {_plan().bounded().seeds} when --bounded"))
 @click.option("--workers", type=POSITIVE_INT, default=None, cls=LazyHelpOption,
               help_text=lambda: with_default("worker processes", _plan().workers))
-@click.option("--scheduler", default=None, help="run the trainings on a Dask cluster (tcp://HOST:8786)")
+@click.option("--scheduler", default=None,
+              help="run the trainings on a Dask cluster: tcp://HOST:8786, or local to start one on this machine")
 @click.option("--chip-config", type=existing_file(), default=None, metavar="CHIP.toml",
-              help="the study's chip (ports, layers) from a chip configuration file")
+              help="the study's chip from a chip configuration file: ports and layers of the paper chip; a physical "
+                   "chip's design and physics tables, its effect grid then on those tables (`ffzero list nonideal`)")
 def robustness(out: str, bounded: bool, seeds: int | None, workers: int | None, scheduler: str | None,
                chip_config: str | None) -> int:
     """Offline vs in-situ training under fabrication, drive, crosstalk, noise and drift; writes OUT/summary.md."""
@@ -48,11 +52,18 @@ def _plan():
 
 
 def study_chip(path: str) -> dict:
-    """StudyPlan overrides (ports, layers) from a chip configuration file; design values the study cannot honour
-    are refused ([instrument] is `chip serve`'s and does not apply)."""
+    """StudyPlan overrides (ports, layers; a physical chip's whole config) from a chip configuration file; design values
+    the study cannot honour are refused ([instrument] is `chip serve`'s and does not apply)."""
     from ..photonic.chip_config import ChipConfig
 
     config = ChipConfig.from_toml(path)
+    if config.is_physical:
+        fixed = [f"[chip] {key}" for key in config.chip.to_dict(compact=True) if key in STUDY_SETS]
+        if fixed:
+            raise UserInputError(f"{path}: {', '.join(fixed)} cannot be set for the robustness study, which sets "
+                                 "seeds, fabricated instances and the input size itself")
+        tables = {k: v for k, v in config.to_dict(compact=True).items() if k != "instrument"}
+        return {"ports": config.chip.ports, "layers": config.chip.layers, "chip_config": tables}
     unused = [f"[{table}] {key}" for table, keys in config.to_dict(compact=True).items() for key in keys
               if table != "instrument" and (table, key) not in STUDY_CHIP_KEYS]
     if unused:

@@ -29,7 +29,8 @@ DATA_SIZED = ("seed", "n_features", "image_shape")  # set by the run's data and 
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="also write the full report as JSON to this path")
 @click.option("--config", "config_path", type=existing_file(), default=None, metavar="CHIP.toml",
-              help="the chip configuration the run should match (checked before verifying)")
+              help="the chip configuration the run should match: [chip], [nonideal] and a physical chip's "
+                   "physics tables (checked before verifying)")
 def verify(run_dir: str, gds: str, heaters: str | None, route_phases: str, tol: float, json_path: str | None,
            config_path: str | None) -> int:
     """Read the GDS back, simulate it at the heater table's phases and compare with the trained chip."""
@@ -50,6 +51,7 @@ def check_run_matches_config(run_dir: str, config_path: str) -> None:
     """UserInputError naming the first design setting where the run's chip differs from the config file."""
     from ..photonic.chip_config import ChipConfig
     from ..photonic.nonideal import NonIdealConfig
+    from ..photonic.physical import PHYSICS_SECTIONS, Physics
     from ..runs import RUN_RECORD, read_run_record
 
     if not (Path(run_dir) / RUN_RECORD).is_file():
@@ -64,3 +66,11 @@ def check_run_matches_config(run_dir: str, config_path: str) -> None:
             raise UserInputError(f"{config_path}: [chip] {key} = {value!r} but run {run_dir} trained {got!r}")
     if NonIdealConfig.from_dict(trained.get("nonideal")) != config.nonideal:
         raise UserInputError(f"{config_path}: [nonideal] differs from the non-idealities run {run_dir} trained with")
+    run_model = "physical" if trained.get("physics") is not None else "paper"
+    if run_model != config.chip.model:
+        raise UserInputError(f"{config_path}: [chip] model = {config.chip.model!r} but run {run_dir} trained {run_model!r}")
+    if config.is_physical:
+        ours, theirs = Physics.from_dict(config.physics_tables()), Physics.from_dict(trained["physics"])
+        for name in PHYSICS_SECTIONS:
+            if getattr(ours, name) != getattr(theirs, name):
+                raise UserInputError(f"{config_path}: [{name}] differs from the physics run {run_dir} trained with")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..blackbox import LayerInfo
-from .prototypes import make_prototypes
+from ..errors import UserInputError
+from .prototypes import make_prototypes, min_width
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,11 @@ def build_objectives(
     margin: float = 0.3,
     seed: int = 0,
 ) -> list[LayerObjective]:
-    """One objective per layer, drawn once from ``seed`` and never trained."""
+    """One objective per layer, drawn once from ``seed`` and never trained.
+
+    A layer (or, for feature maps, ``proj_dim``) narrower than its prototypes need is a UserInputError.
+    """
+    _check_widths(infos, n_classes, prototypes, proj_dim)
     rng = np.random.default_rng([seed, 7919])
     objectives = []
     for info in infos:
@@ -83,3 +88,16 @@ def build_objectives(
             LayerObjective(protos, projection, resolve_loss(loss, info, n_classes == 0), margin)
         )
     return objectives
+
+
+def _check_widths(infos: list[LayerInfo], n_classes: int, prototypes: str, proj_dim: int) -> None:
+    for layer, info in enumerate(infos):
+        kind = resolve_prototypes(prototypes, info)
+        need = min_width(kind, n_classes)
+        projected = len(info.out_shape) > 1
+        width = proj_dim if projected else info.out_dim
+        if width < need:
+            what = f"layer {layer}'s projection (proj_dim)" if projected else f"layer {layer}"
+            raise UserInputError(
+                f"{what} has width {width}, but {kind} prototypes for {n_classes} classes need width >= {need}"
+            )

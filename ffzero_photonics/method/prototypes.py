@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UserInputError
+
 PROTOTYPE_KINDS = ("simplex", "onehot")
 
 
@@ -20,9 +22,9 @@ def random_orthonormal(n_rows: int, n_cols: int, rng: np.random.Generator) -> np
 def simplex_prototypes(n_classes: int, dim: int, rng: np.random.Generator) -> np.ndarray:
     """Vertices of a regular simplex (pairwise cosine -1/(C-1)), randomly rotated into ``dim``."""
     if n_classes < 2:
-        raise ValueError(f"prototypes need at least 2 classes, got {n_classes}")
+        raise UserInputError(f"prototypes need at least 2 classes, got {n_classes}")
     if dim < n_classes - 1:
-        raise ValueError(
+        raise UserInputError(
             f"a regular simplex of {n_classes} classes needs an output dimension >= {n_classes - 1}, got {dim}"
         )
     centered = np.eye(n_classes) - 1.0 / n_classes
@@ -38,9 +40,9 @@ def onehot_prototypes(n_classes: int, dim: int) -> np.ndarray:
     Ports beyond the last full group of C stay dark for every class.
     """
     if n_classes < 2:
-        raise ValueError(f"prototypes need at least 2 classes, got {n_classes}")
+        raise UserInputError(f"prototypes need at least 2 classes, got {n_classes}")
     if dim < n_classes:
-        raise ValueError(f"one-hot prototypes of {n_classes} classes need >= {n_classes} outputs, got {dim}")
+        raise UserInputError(f"one-hot prototypes of {n_classes} classes need >= {n_classes} outputs, got {dim}")
     used = (dim // n_classes) * n_classes
     protos = np.zeros((n_classes, dim))
     for port in range(used):
@@ -54,6 +56,15 @@ def regression_prototype(dim: int, rng: np.random.Generator) -> np.ndarray:
     return (v / np.linalg.norm(v))[None, :]
 
 
+def min_width(kind: str, n_classes: int) -> int:
+    """The narrowest layer output that prototypes of ``kind`` for ``n_classes`` fit (C-1 simplex, C one-hot, 1 regression)."""
+    if n_classes == 0:
+        return 1
+    if kind not in PROTOTYPE_KINDS:
+        raise UserInputError(f"unknown prototype kind {kind!r}; choose one of {', '.join(PROTOTYPE_KINDS)}")
+    return n_classes - 1 if kind == "simplex" else n_classes
+
+
 def make_prototypes(
     kind: str, n_classes: int, dim: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -64,4 +75,4 @@ def make_prototypes(
         return simplex_prototypes(n_classes, dim, rng)
     if kind == "onehot":
         return onehot_prototypes(n_classes, dim)
-    raise ValueError(f"unknown prototype kind {kind!r}; choose one of {', '.join(PROTOTYPE_KINDS)}")
+    raise UserInputError(f"unknown prototype kind {kind!r}; choose one of {', '.join(PROTOTYPE_KINDS)}")

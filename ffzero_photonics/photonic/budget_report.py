@@ -54,6 +54,8 @@ def power_budget(chip, x: np.ndarray) -> dict[str, Any]:
     return {
         "laser_power_mW": phys.physics.budget.laser_power_mW,
         "on_chip_power_dBm": _dbm(phys.input_mW),
+        "expected_mesh_input_dBm": _dbm(phys.mesh_input_mW),
+        "mean_mesh_input_dBm": _dbm(float(np.mean(np.sum(np.abs(chip.input_fields(x)) ** 2, axis=-1)))),
         "integration_time_s": det.integration_time_s,
         "heater_power_W": heater_W,
         "max_total_power_W": heaters.max_total_power_W,
@@ -72,7 +74,8 @@ def format_budget(report: dict[str, Any]) -> str:
         return "-inf" if v is None else format(v, spec)
 
     lines = [
-        f"laser {report['laser_power_mW']:g} mW -> {f(report['on_chip_power_dBm'])} dBm on chip; "
+        f"laser {report['laser_power_mW']:g} mW -> {f(report['on_chip_power_dBm'])} dBm on chip -> coherent input "
+        f"-> {f(report['mean_mesh_input_dBm'])} dBm into layer 0 (budget {f(report['expected_mesh_input_dBm'])}); "
         f"integration {report['integration_time_s'] * 1e9:.0f} ns/sample",
         f"{'layer':>5} {'readout':<17} {'loss dB':>7} {'mean dBm':>8} {'min dBm':>8} {'budget dBm':>10} "
         f"{'I uA':>8} {'SNR dB':>6} {'FS dBm':>6} {'>FS':>5}",

@@ -17,7 +17,7 @@ from ..errors import UserInputError
 from .activation import EOActivation
 from .compiled import CompiledMesh, route_kwargs
 from .decompose import haar_phases
-from .encoding import ImageEncoder, VectorEncoder
+from .encoding import CoherentInput, encoder_for
 from .mesh_spec import MeshSpec, build_mesh
 from .effects import (
     EnergyModel,
@@ -97,7 +97,9 @@ class PhotonicChip:
             raise UserInputError(f"route_lengths needs one (n_columns + 1, N) array per layer ({len(self.specs)}), got {len(route_lengths)}")
         self.route_lengths = None if route_lengths is None else [np.asarray(r, dtype=float) for r in route_lengths]
         self.activation = EOActivation(alpha=alpha, gain=gain, phase_bias=phase_bias)
-        self.encoder = _encoder(int(n_features), int(ports), image_shape)
+        self.encoder = encoder_for(int(n_features), int(ports), image_shape)
+        if self.physics is not None:  # the drawn coherent input: fields per unit on-chip power
+            self.encoder = CoherentInput(self.encoder, self.physics.input)
         self.meshes = [CompiledMesh(spec, **route_kwargs(spec, self._layer_routes(l))) for l, spec in enumerate(self.specs)]
         self.input_power = float(input_power)
         self._config = dict(
@@ -226,7 +228,8 @@ class PhotonicChip:
     def input_fields(self, x: np.ndarray) -> np.ndarray:
         """Complex fields (B, N) the laser and input modulators put on the first mesh for features x (B, n_inputs).
 
-        Each sample carries the input power (on a physical chip: the laser after its IO coupler, in mW).
+        Each sample carries the input power (on a physical chip: the coherent input's fields x sqrt(laser after its IO
+        coupler, in mW), so the splitter tree and the modulators' losses are counted there once).
         """
         return self.encoder.encode(x) * np.sqrt(self.input_power if self.physical is None else self.physical.input_mW)
 
@@ -252,10 +255,12 @@ class PhotonicChip:
         """
         import jax.numpy as jnp
 
-        a = jnp.asarray(x) @ jnp.asarray(self.encoder.matrix).T
-        a = a / jnp.sqrt(jnp.sum(a * a, axis=-1, keepdims=True) + 1e-24)
         phys = self.physical
-        fields = (a + 0j) * np.sqrt(self.input_power if phys is None else phys.input_mW)
+        if phys is None:
+            a = jnp.asarray(x) @ jnp.asarray(self.encoder.matrix).T
+            fields = (a / jnp.sqrt(jnp.sum(a * a, axis=-1, keepdims=True) + 1e-24) + 0j) * np.sqrt(self.input_power)
+        else:
+            fields = self.encoder.encode_jax(x) * np.sqrt(phys.input_mW)
         amps = [1.0 if phys is None else phys.loss_amplitude(l) for l in range(self.n_layers)]
 
         def transfer(l):
@@ -476,16 +481,6 @@ def _propagate(mesh, params: np.ndarray, fields: np.ndarray) -> np.ndarray:
     if params.shape[0] == 1:
         params = np.broadcast_to(params, (fields.shape[0], params.shape[1]))
     return mesh.propagate(params, fields)
-
-
-def _encoder(n_features: int, ports: int, image_shape):
-    if image_shape is not None:
-        k = int(round(np.sqrt(ports)))
-        if k * k == ports:
-            h, w = image_shape
-            method = "pool" if h % k == 0 and w % k == 0 else "resize"
-            return ImageEncoder(image_shape=tuple(image_shape), n_ports=ports, method=method)
-    return VectorEncoder(n_features, ports)
 
 
 def _initial_phases(spec: MeshSpec, init: str, rng: np.random.Generator) -> np.ndarray:

@@ -3,7 +3,7 @@
 A CHIP.toml has one table per section of :class:`ChipConfig` (``[chip]``,
 ``[nonideal.<effect>]``, ``[instrument]`` and, for ``[chip] model = "physical"``, the SI-unit
 physics ``[budget]``, ``[detector]``, ``[heaters]``, ``[thermal]``, ``[clock]``,
-``[activation]``); every table is optional. ``model = "paper"`` (the default) is the paper's
+``[activation]``, ``[input]`` (the drawn coherent input)); every table is optional. ``model = "paper"`` (the default) is the paper's
 normalized ideal chip (:meth:`ChipConfig.preset`). A new
 section (say ``[laser]``) is one frozen :class:`~.config_fields.Section` class
 and one field of ``ChipConfig``: readers, writers and errors follow from the fields.
@@ -24,7 +24,8 @@ from ..validation import read_toml
 from .chip import INITS, PhotonicChip
 from .config_fields import Section, check_choice, check_int, check_real
 from .mesh_spec import TOPOLOGIES
-from .nonideal_config import DESIGN_WAVELENGTH_UM, NonIdealConfig
+from .encoding import InputSection
+from .nonideal_config import DESIGN_WAVELENGTH_UM, NonIdealConfig, merge_tables
 from .physical import PHYSICS_SECTIONS
 from .physics.activation import Activation
 from .physics.budget import Budget
@@ -157,6 +158,7 @@ class ChipConfig:
     thermal: Thermal = field(default_factory=Thermal)
     clock: Clock = field(default_factory=Clock)
     activation: Activation = field(default_factory=Activation)
+    input: InputSection = field(default_factory=InputSection)
 
     def __post_init__(self):
         for f in fields(self):
@@ -255,6 +257,10 @@ class ChipConfig:
     def with_overrides(self, **chip_fields: Any) -> "ChipConfig":
         """This config with some ``[chip]`` keys changed (validated like the file)."""
         return replace(self, chip=ChipSection.from_dict({**self.chip.to_dict(), **chip_fields}))
+
+    def with_tables(self, tables: Mapping[str, Any]) -> "ChipConfig":
+        """This config with ``{table: {key: value}}`` laid over its tables (e.g. a ``physical_preset``), validated."""
+        return ChipConfig.from_dict(merge_tables(self.to_dict(compact=True), tables))
 
     def with_nonideal(self, nonideal: NonIdealConfig | Mapping[str, Any] | None, *, merge: bool = True) -> "ChipConfig":
         """This config with ``nonideal`` laid over its non-idealities (``merge=False``: replacing them)."""

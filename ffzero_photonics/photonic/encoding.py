@@ -28,7 +28,7 @@ NORM_FLOOR = 1e-12
 IMAGE_METHODS = ("pool", "resize", "crop")
 VECTOR_METHODS = ("auto", "pad", "area")
 
-__all__ = ["CoherentInput", "ImageEncoder", "InputSection", "VectorEncoder", "area_matrix", "NORM_FLOOR"]
+__all__ = ["CoherentInput", "ImageEncoder", "InputSection", "VectorEncoder", "area_matrix", "encoder_for", "NORM_FLOOR"]
 
 
 def area_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -244,13 +244,23 @@ class CoherentInput:
         """(amplitude-MZI phase, sign-heater phase), each (B, N), after the DACs."""
         return dac_phases(self.amplitudes(X), self.section.heaters)
 
-    def fields_from_drives(self, theta, sign) -> np.ndarray:
+    def fields_from_drives(self, theta, sign, xp=np) -> np.ndarray:
         """Complex port fields for given heater phases: tree x MZI (mmi1x2, heater arm, mmi1x2) x sign heater."""
         s = self.section
         stage = 10 ** (-s.splitter_loss_dB / 20) / math.sqrt(2)
         arm = 10 ** (-s.arm_loss_dB / 20)
-        theta, sign = np.asarray(theta, dtype=float), np.asarray(sign, dtype=float)
-        return stage ** (self.levels + 2) * (arm * np.exp(1j * theta) + 1.0) * arm * np.exp(1j * sign)
+        if xp is np:
+            theta, sign = np.asarray(theta, dtype=float), np.asarray(sign, dtype=float)
+        return stage ** (self.levels + 2) * (arm * xp.exp(1j * theta) + 1.0) * arm * xp.exp(1j * sign)
+
+    def encode_jax(self, X):
+        """The same fields as jax operations of X (for a differentiable twin); the DACs' rounding is left out."""
+        import jax.numpy as jnp
+
+        a = jnp.asarray(X) @ self.encoder.matrix.T
+        a = a / jnp.maximum(jnp.max(jnp.abs(a), axis=-1, keepdims=True), NORM_FLOOR)
+        theta = 2 * jnp.arccos(jnp.clip(jnp.abs(a), 0.0, 1.0))
+        return self.fields_from_drives(theta, jnp.where(a < 0, math.pi, 0.0) - theta / 2, xp=jnp)
 
     def encode(self, X) -> np.ndarray:
         """Complex (B, N) relative port fields for features X (one sample gives (N,))."""
@@ -260,3 +270,14 @@ class CoherentInput:
 
     def __repr__(self) -> str:
         return f"CoherentInput({self.encoder!r}, {self.section!r})"
+
+
+def encoder_for(n_features: int, ports: int, image_shape=None) -> _LinearEncoder:
+    """A chip's encoder: 2-D inputs pooled (or resampled) onto a k x k port grid, vectors padded or area-averaged."""
+    if image_shape is not None:
+        k = int(round(np.sqrt(ports)))
+        if k * k == ports:
+            h, w = image_shape
+            method = "pool" if h % k == 0 and w % k == 0 else "resize"
+            return ImageEncoder(image_shape=tuple(image_shape), n_ports=ports, method=method)
+    return VectorEncoder(n_features, ports)

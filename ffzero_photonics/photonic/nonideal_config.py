@@ -18,6 +18,8 @@ __all__ = [
     "DESIGN_WAVELENGTH_UM",
     "EFFECTS",
     "LEVELS",
+    "PHYSICAL_EFFECTS",
+    "PHYSICAL_PRESET_VALUES",
     "PRESET_VALUES",
     "SECTIONS",
     "Crosstalk",
@@ -28,7 +30,9 @@ __all__ = [
     "Fabrication",
     "NonIdealConfig",
     "as_config",
+    "merge_tables",
     "parse_preset",
+    "physical_preset",
     "severity_preset",
 ]
 
@@ -297,6 +301,43 @@ def severity_preset(effect: str, level: str) -> NonIdealConfig:
             config = config.merged(NonIdealConfig.from_dict(PRESET_VALUES[name][i]))
         return config
     return NonIdealConfig.from_dict(PRESET_VALUES[effect][i])
+
+
+# the physical chip's severities: (low, medium, high) values of its physics tables, laid over a CHIP.toml; a physical
+# chip models drive, crosstalk, detection and drift itself, so only [nonideal.fabrication] keeps its normalized presets
+PHYSICAL_PRESET_VALUES: dict[str, tuple[dict[str, dict[str, Any]], ...]] = {
+    "laser": tuple({"budget": {"laser_power_mW": mW}} for mW in (10.0, 1.0, 0.1)),
+    "dac": tuple({"heaters": {"dac_bits": bits}} for bits in (10, 8, 6)),
+    "phase_offset": tuple({"heaters": {"phase_offset_std_rad": std}} for std in (0.05, 0.2, math.pi)),
+    "p_pi_spread": tuple({"heaters": {"p_pi_spread": spread}} for spread in (0.02, 0.1, 0.2)),
+    "crosstalk": ({"thermal": {"trenches": True}}, {"thermal": {"decay_length_um": 12.0}},
+                  {"thermal": {"decay_length_um": 25.0}}),
+    "drift": tuple({"clock": {"drift_sigma_rad_per_sqrt_s": s}} for s in (1e-3, 1e-2, 1e-1)),
+    "coupler": tuple({"nonideal": v} for v in PRESET_VALUES["coupler"]),
+    "loss": tuple({"nonideal": v} for v in PRESET_VALUES["loss"]),
+}
+PHYSICAL_EFFECTS = tuple(PHYSICAL_PRESET_VALUES) + ("combined",)
+
+
+def physical_preset(effect: str, level: str) -> dict[str, dict[str, Any]]:
+    """Tables ``{table: {key: value}}`` that put one physical effect at a severity ("combined" = all of them)."""
+    if effect not in PHYSICAL_EFFECTS:
+        raise UserInputError(f"unknown physical-chip effect {effect!r}; choose one of {', '.join(PHYSICAL_EFFECTS)}")
+    if level not in LEVELS:
+        raise UserInputError(f"unknown severity level {level!r}; choose one of {', '.join(LEVELS)}")
+    i = LEVELS.index(level)
+    tables: dict[str, Any] = {}
+    for name in (PHYSICAL_PRESET_VALUES if effect == "combined" else (effect,)):
+        tables = merge_tables(tables, PHYSICAL_PRESET_VALUES[name][i])
+    return tables
+
+
+def merge_tables(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` laid over ``base``, sub-table by sub-table (a copy; neither is changed)."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merge_tables(out.get(key, {}), value) if isinstance(value, Mapping) else value
+    return out
 
 
 def parse_preset(text: str) -> NonIdealConfig:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import UserInputError
 from .activation import EOActivation
+from .encoding import CoherentInput, InputSection, VectorEncoder
 from .mesh_spec import MeshSpec
 from .nonideal_config import NonIdealConfig
 from .physics.activation import Activation
@@ -27,10 +28,10 @@ from .physics.heaters import HeaterPowerLimitError, Heaters
 from .physics.thermal import Thermal, crosstalk_matrix
 
 __all__ = ["PHYSICS_COVERS", "PHYSICS_SECTIONS", "LayerBudget", "Physics", "PhysicalInstance", "bounded_initial",
-           "check_physical", "grid_positions"]
+           "check_physical", "grid_positions", "input_transmission"]
 
 PHYSICS_SECTIONS = {"budget": Budget, "detector": Detector, "heaters": Heaters, "thermal": Thermal,
-                    "clock": Clock, "activation": Activation}
+                    "clock": Clock, "activation": Activation, "input": InputSection}
 # effects of [nonideal.*] the physical model covers itself (table that replaces each)
 PHYSICS_COVERS = {"drive": "[heaters]", "crosstalk": "[thermal]", "detection": "[detector]", "drift": "[clock]"}
 # the paper's normalized knobs, which a physical chip takes from [budget] and [activation]
@@ -42,7 +43,7 @@ _EXP_QUANTILES = -np.log1p(-(np.arange(256) + 0.5) / 256)  # quantiles of an exp
 
 @dataclass(frozen=True)
 class Physics:
-    """The six physics tables of a physical chip, each a validated section (see ``PHYSICS_SECTIONS``)."""
+    """The seven physics tables of a physical chip, each a validated section (see ``PHYSICS_SECTIONS``)."""
 
     budget: Budget = field(default_factory=Budget)
     detector: Detector = field(default_factory=Detector)
@@ -50,6 +51,7 @@ class Physics:
     thermal: Thermal = field(default_factory=Thermal)
     clock: Clock = field(default_factory=Clock)
     activation: Activation = field(default_factory=Activation)
+    input: InputSection = field(default_factory=InputSection)
 
     def __post_init__(self):
         for name, cls in PHYSICS_SECTIONS.items():
@@ -111,6 +113,14 @@ def column_pitch_um(spec: MeshSpec, positions: Mapping[str, tuple[float, float]]
     return float((max(xs) - min(xs)) / (max(cols) - min(cols)))
 
 
+def input_transmission(section: InputSection, n_ports: int) -> float:
+    """Expected fraction of the on-chip power the coherent input puts on a mesh: tree and modulator losses x the mean
+    fill of a Gaussian (standardized-feature) pattern scaled to its largest port, as ``CoherentInput`` scales it."""
+    full = float(np.abs(CoherentInput(VectorEncoder(n_ports, n_ports), section).fields_from_drives(0.0, 0.0)) ** 2)
+    a = np.random.default_rng(0).standard_normal((4096, n_ports))
+    return full * n_ports * float(np.mean((a / np.abs(a).max(axis=1, keepdims=True)) ** 2))
+
+
 class PhysicalInstance:
     """The physics of one fabricated chip of ``specs``; random draws come from the given generators."""
 
@@ -142,10 +152,15 @@ class PhysicalInstance:
         b = self.physics.budget
         return b.laser_power_mW * 10 ** (-b.io_coupler_loss_dB / 10)
 
+    @property
+    def mesh_input_mW(self) -> float:
+        """Expected power the coherent input puts on the first mesh (mW), see :func:`input_transmission`."""
+        return self.input_mW * input_transmission(self.physics.input, self.specs[0].n_ports)
+
     def _budget(self) -> list[LayerBudget]:
         """Each layer's loss (MMIs, heater sections, bends, routed length) and its operating point, in chip order."""
         b, cell = self.physics.budget, self.physics.activation
-        power, out = self.input_mW, []
+        power, out = self.mesh_input_mW, []
         for l, (s, route) in enumerate(zip(self.specs, self.route_um)):
             counts = mesh_path_counts(s.n_columns, route / max(s.n_columns, 1), io_couplers=0)
             loss = b.path_loss_dB(counts)

@@ -1,9 +1,9 @@
 """A training run as a self-describing directory: config, provenance, checkpoint, history, metrics, plots.
 
-``train_run`` validates everything before it writes anything, checkpoints
-durably and atomically after every epoch, and resumes when the same run directory is given
-again with the same configuration; a run killed before its first checkpoint restarts from zero. ``run.json`` records the resolved spec, the
-model's full config, package versions, git commit and start time (and every resume).
+``train_run`` validates everything before it writes anything, checkpoints durably and atomically
+after every epoch, and resumes when the same run directory is given again with the same configuration
+(a run killed before its first checkpoint restarts from zero). ``run.json`` records the resolved spec,
+the model's full config, package versions, git commit and start time (and every resume).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def train_run(
         if not recorded:
             _record(out, spec, model, origin)
             recorded.append(True)
-        meta, arrays = _stage_start_state(*tr.state())
+        meta, arrays = tr.state()
         arrays.update(param_arrays(model))
         save_checkpoint(ckpt, {
             "run": spec.to_dict(), "trainer": meta,
@@ -126,17 +126,6 @@ def train_run(
             shutil.rmtree(out, ignore_errors=True)
         raise
     return write_outputs(out, spec, data, model, trainer)
-
-
-def _stage_start_state(meta: dict[str, Any], arrays: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Trainer state without the finished stage's optimizer state when it points at a stage's first epoch.
-
-    ``Trainer.state`` keeps the last stage's optimizer leaves there; a new stage starts a fresh optimizer
-    (of another layer's shape), so resuming from such a checkpoint would load leaves of the wrong shape.
-    """
-    if meta["position"][1] != 0 or meta["partial"] is not None or not meta.get("n_opt_leaves"):
-        return meta, arrays
-    return dict(meta, n_opt_leaves=0), {k: v for k, v in arrays.items() if not k.startswith("opt_")}
 
 
 def check_out_dir(out: Path) -> None:

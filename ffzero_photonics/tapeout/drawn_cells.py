@@ -19,7 +19,8 @@ from ffzero_photonics.layouts.extract import LayoutExtraction
 __all__ = ["drawn_activation_power", "drawn_cell_errors", "run_activations"]
 
 TEST_POWERS = np.array([0.0, 0.25, 1.0, 2.0, 4.0, 8.0])
-"""Input powers (chip units) at which a drawn activation is compared with the run's."""
+"""Input powers (chip units; a physical chip's: multiples of each layer's expected mean input, mW) at which a drawn
+activation is compared with the run's."""
 _V_PI = 10.0
 _R = 0.8
 
@@ -52,6 +53,15 @@ def run_activations(chip) -> list:
     return [chip.activation] * (chip.n_layers - 1)
 
 
+def _power_scale(chip, stage: int) -> float:
+    """1 (chip units), or a physical chip's expected mean power (mW) entering activation ``stage``."""
+    physical = getattr(chip, "physical", None)
+    if physical is None:
+        return 1.0
+    layer = physical.layers[stage]
+    return layer.mean_detector_mW / layer.activation.alpha
+
+
 def drawn_cell_errors(extraction: LayoutExtraction, chip, *, wl: float = 1.55, rel_tol: float = 0.01) -> list[str]:
     """Where the drawn activation / input cells do not compute the run's activation / feed its ports (empty = agree)."""
     errors: list[str] = []
@@ -62,7 +72,8 @@ def drawn_cell_errors(extraction: LayoutExtraction, chip, *, wl: float = 1.55, r
         if stage >= len(acts):
             break
         act = acts[stage]
-        expected = np.abs(act(np.sqrt(TEST_POWERS).astype(complex))) ** 2
+        powers = TEST_POWERS * _power_scale(chip, stage)
+        expected = np.abs(act(np.sqrt(powers).astype(complex))) ** 2
         scale = max(float(np.max(expected)), 1e-12)
         for node in sinks:
             if node is None:
@@ -70,7 +81,7 @@ def drawn_cell_errors(extraction: LayoutExtraction, chip, *, wl: float = 1.55, r
             tap = extraction.netlist["connections"].get(node, "").split(",")[0]
             if extraction.kinds.get(tap) != "activation":
                 continue
-            drawn = drawn_activation_power(insts[tap].cell.settings, act, TEST_POWERS, wl=wl)
+            drawn = drawn_activation_power(insts[tap].cell.settings, act, powers, wl=wl)
             worst = float(np.max(np.abs(drawn - expected))) / scale
             if worst > rel_tol:
                 drawn_tap = float(insts[tap].cell.settings.get("tap_fraction", 0.1))

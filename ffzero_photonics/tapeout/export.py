@@ -49,6 +49,7 @@ def export_chip(
     *,
     p_pi_mW: float = 20.0,
     resistance_ohm: float = 1000.0,
+    phase_range_rad: float | None = None,
     **layout_kwargs,
 ) -> ExportResult:
     """Write ``out_path`` (GDS), ``<stem>_heaters.csv`` and ``<stem>.png`` for a mesh or an L-layer chip.
@@ -57,7 +58,7 @@ def export_chip(
     a list (:func:`chip_layout`, ``L{l}_`` names). ``params``: one parameter
     vector per layer in MeshSpec order (a bare vector is accepted for a single
     MeshSpec); None leaves phase/power/voltage blank. ``layout_kwargs`` go to
-    the layout function.
+    the layout function; ``phase_range_rad`` bounds the drives (a physical chip's heaters, see ``heater_rows``).
     """
     single = isinstance(specs, MeshSpec)
     spec_list = [specs] if single else list(specs)
@@ -75,7 +76,8 @@ def export_chip(
         raise UserInputError(f"output directory {str(gds_path.parent)!r} does not exist")
 
     component = mesh_layout(spec_list[0], **layout_kwargs) if single else chip_layout(spec_list, **layout_kwargs)
-    rows = heater_rows(component, spec_list, layer_params, prefixed=not single, p_pi_mW=p_pi_mW, resistance_ohm=resistance_ohm)
+    rows = heater_rows(component, spec_list, layer_params, prefixed=not single, p_pi_mW=p_pi_mW,
+                       resistance_ohm=resistance_ohm, phase_range_rad=phase_range_rad)
     csv_path = gds_path.with_name(f"{gds_path.stem}_heaters.csv")
     png_path = gds_path.with_suffix(".png")
 
@@ -157,18 +159,20 @@ def export_run(
     out_path: str | os.PathLike,
     *,
     compensate_routes: bool = True,
-    p_pi_mW: float = 20.0,
-    resistance_ohm: float = 1000.0,
+    p_pi_mW: float | None = None,
+    resistance_ohm: float | None = None,
 ) -> tuple[ExportResult, bool]:
     """Write the GDS, heater table and preview of a trained photonic run; returns (ExportResult, compensated).
 
     The phases are route-compensated unless ``compensate_routes`` is False or
     the chip was trained with its route lengths (then they are already the layout's). A
-    multi-layer chip's activation cells tap the run's activation alpha.
+    multi-layer chip's activation cells tap the run's activation alpha. The heaters' P_pi and resistance default
+    to 20 mW and 1 kOhm; a physical run's are its [heaters] table's and its drives stay in their bounded range.
     """
     spec, _, model, _ = load_run(run_dir)
     if spec.model != "photonic" or not hasattr(model, "specs"):
         raise UserInputError(f"run {run_dir} trained a {spec.model!r} model; only photonic runs have a layout")
+    heaters = _run_heaters(model, p_pi_mW, resistance_ohm)
     specs = list(model.specs)
     params = [model.get_params(l) for l in range(model.n_layers)]
     layout = {"tap_fraction": float(run_activations(model)[0].alpha)} if len(specs) > 1 else {}
@@ -177,6 +181,19 @@ def export_run(
         params = layout_params(specs, params, **layout)
     result = export_chip(
         specs if len(specs) > 1 else specs[0], params if len(params) > 1 else params[0], Path(out_path),
-        p_pi_mW=p_pi_mW, resistance_ohm=resistance_ohm, **layout,
+        **heaters, **layout,
     )
     return result, compensated
+
+
+def _run_heaters(model, p_pi_mW: float | None, resistance_ohm: float | None) -> dict:
+    """Heater calibration of a run's table: the physical chip's [heaters] (a different one given is refused)."""
+    physics = getattr(model, "physics", None)
+    if physics is None:
+        return {"p_pi_mW": 20.0 if p_pi_mW is None else p_pi_mW,
+                "resistance_ohm": 1000.0 if resistance_ohm is None else resistance_ohm}
+    h = physics.heaters
+    for name, given, own in (("p_pi_mW", p_pi_mW, h.p_pi_mW), ("resistance_ohm", resistance_ohm, h.resistance_ohm)):
+        if given is not None and given != own:
+            raise UserInputError(f"{name} = {given!r} differs from the physical run's [heaters] {name} = {own!r}")
+    return {"p_pi_mW": h.p_pi_mW, "resistance_ohm": h.resistance_ohm, "phase_range_rad": h.phase_range_rad}

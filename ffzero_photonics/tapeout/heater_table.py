@@ -32,8 +32,13 @@ def heater_rows(
     prefixed: bool,
     p_pi_mW: float = 20.0,
     resistance_ohm: float = 1000.0,
+    phase_range_rad: float | None = None,
 ) -> list[dict]:
-    """One row per heater (MeshSpec order, layer by layer): pad, pad position, phase, power, voltage."""
+    """One row per heater (MeshSpec order, layer by layer): pad, pad position, phase, power, voltage.
+
+    ``phase_range_rad`` (a physical chip's bounded drive, [heaters] v_max_V): phases inside [0, range] are
+    written as they are, others wrapped to [0, 2 pi); a phase the heaters cannot reach is refused.
+    """
     pads = pad_positions(component)
     rows = []
     for layer, spec in enumerate(specs):
@@ -47,9 +52,14 @@ def heater_rows(
             if params is None:
                 row |= {"phase_rad": "", "power_mW": "", "voltage_V": ""}
             else:
-                phase = float(np.mod(params[layer][i], 2 * np.pi))
-                if phase >= 2 * np.pi:
-                    phase = 0.0
+                phase = float(params[layer][i])
+                if phase_range_rad is None or not 0.0 <= phase <= phase_range_rad:
+                    phase = float(np.mod(phase, 2 * np.pi))
+                    if phase >= 2 * np.pi:
+                        phase = 0.0
+                if phase_range_rad is not None and phase > phase_range_rad:
+                    raise UserInputError(f"heater {heater}: phase {phase:.6g} rad is beyond the heaters' range "
+                                         f"{phase_range_rad:.6g} rad ([heaters] v_max_V)")
                 power = phase / np.pi * p_pi_mW
                 row |= {
                     "phase_rad": repr(phase),

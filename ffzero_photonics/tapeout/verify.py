@@ -11,8 +11,9 @@ the layout's matrices with the chip's own forward pipeline (``photonic.forward``
 The input and output order is the IO couplers' and taps' top-to-bottom order.
 
 Trusted from the design: the device models, which cell port is which heater
-role, and the run's encoder and readout. The drawn EO activation cells are simulated
-with their model at the run's activation law (:mod:`.drawn_cells`); every metal island
+role, and the run's encoder and readout. A physical run is compared as its nominal design in mW (each
+mesh's budget loss, the per-layer activations, the coherent input; no heater spread, crosstalk or noise).
+The drawn EO activation cells are simulated with their model at the run's activation law (:mod:`.drawn_cells`); every metal island
 must join one pad to a device contact (``lvs.unconnected_metal``).
 
 Route phases: unequal routes put a phase on every (column, port), exactly
@@ -41,7 +42,7 @@ from ffzero_photonics.layouts.lvs import check_electrical, compare_connectivity,
 from ffzero_photonics.photonic.compiled import compensate_route_phases, route_phases_from_lengths
 from ffzero_photonics.photonic.forward import forward_powers
 from ffzero_photonics.runs import CHECKPOINT, load_run
-from ffzero_photonics.tapeout.drawn_cells import drawn_cell_errors
+from ffzero_photonics.tapeout.drawn_cells import drawn_cell_errors, run_activations
 from ffzero_photonics.tapeout.drive import heater_drive
 from ffzero_photonics.tapeout.heater_table import read_heater_table, table_consistency
 from ffzero_photonics.tapeout.simulate import simulate_layer
@@ -54,7 +55,7 @@ ROUTE_MODES = ("auto", "exclude", "include")
 class LayoutNetwork:
     """The trained network with every mesh replaced by a layout-extracted matrix (a ``LayeredBlackBox``).
 
-    Encoder, EO activation, input power and readout are the chip's; the
+    Encoder, EO activation (a physical chip's per layer), input power and readout are the chip's; the
     heater phases are fixed by the layout and its heater table.
     """
 
@@ -90,7 +91,8 @@ class LayoutNetwork:
             raise ValueError(f"layer {layer} out of range 0..{self.n_layers - 1}")
         x = check_inputs(x, self.n_inputs)
         transfers = [lambda fields, u=u: fields @ u.T for u in self.unitaries[: layer + 1]]
-        power = forward_powers(self.chip.input_fields(x)[None], transfers, self.chip.activation, self.n_layers)
+        cells = run_activations(self.chip) if self.n_layers > 1 else self.chip.activation
+        power = forward_powers(self.chip.input_fields(x)[None], transfers, cells, self.n_layers)
         self.counter.record(1, len(x), layer + 1)
         return power
 
@@ -260,6 +262,12 @@ def verify_run(
         deviation.append(_deviation(u_plain[-1], u_ref[l], common_phase=False))
         deviation_routes.append(_deviation(u_routed[-1], u_ref[l], common_phase=not include))
     timings["simulate_s"] = time.perf_counter() - t
+    physical = getattr(model, "physical", None)
+    if physical is not None:  # the nominal design in mW: each mesh's budget loss on the layout's and the design's matrices
+        amps = [physical.loss_amplitude(l) for l in range(model.n_layers)]
+        u_plain, u_routed = ([u * a for u, a in zip(us, amps)] for us in (u_plain, u_routed))
+        warnings.append("physical run: 'trained' accuracy is the nominal design's at the trained drives "
+                        "(no heater P_pi spread, crosstalk, drift or detector noise)")
 
     for l in range(model.n_layers):
         d = deviation_routes[l] if include else deviation[l]
@@ -275,7 +283,11 @@ def verify_run(
             )
 
     t = time.perf_counter()
-    trained_acc = float(trainer.evaluate(model, data, "test")["test_accuracy"])
+    if physical is None:
+        trained_acc = float(trainer.evaluate(model, data, "test")["test_accuracy"])
+    else:  # the nominal design at the trained drives (no heater spread, crosstalk, drift or detector noise)
+        trained_acc = float(trainer.evaluate(LayoutNetwork(model, [u * a for u, a in zip(u_ref, amps)]), data,
+                                             "test")["test_accuracy"])
     acc_plain = acc_routed = float("nan")
     if structural:
         acc_plain = float(trainer.evaluate(LayoutNetwork(model, u_plain), data, "test")["test_accuracy"])

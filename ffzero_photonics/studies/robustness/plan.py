@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 
 from ...errors import UserInputError
+from ...photonic.chip_config import ChipConfig
 from ...photonic.nonideal import LEVELS, severity_preset
+from ...photonic.nonideal_config import physical_preset
 from ...registry import get_model
 from ...trainer import PARADIGM_DEFAULTS
 
@@ -18,6 +20,14 @@ _FFZERO = PARADIGM_DEFAULTS["ffzero"]
 GRID_EFFECTS = (
     "coupler", "loss", "phase_offset", "dac", "crosstalk", "shot", "thermal", "adc", "responsivity", "drift", "combined",
 )
+PHYSICAL_GRID_EFFECTS = ("laser", "dac", "phase_offset", "p_pi_spread", "crosstalk", "drift", "coupler", "loss",
+                         "combined")
+# a physical chip's plan: its grid is the config's depth, the presets its physics tables', no normalized ablations
+PHYSICAL_DEFAULTS = {"effects": PHYSICAL_GRID_EFFECTS, "multilayer_effects": (), "mc_effect": "combined",
+                     "photonic_ablations": ("base", "K=4", "K=16", "eps=1e-2", "eps=1e-1", "forward", "prototypes",
+                                            "global")}
+PHYSICAL_BOUNDED = {"effects": ("laser", "dac", "phase_offset", "crosstalk", "drift", "combined"),
+                    "multilayer_effects": (), "photonic_ablations": ("base", "K=4", "global")}
 IDEAL = ("ideal", "none")
 GRID_METHODS = ("offline", "ffzero", "ffzero-hw")
 
@@ -69,6 +79,7 @@ class StudyPlan:
     mc_retrain: int = 6
     wavelengths: tuple[float, ...] = tuple(round(1.50 + 0.01 * k, 3) for k in range(11))
     workers: int = 2
+    chip_config: dict[str, Any] | None = None  # a physical CHIP.toml's tables (JSON); None: the paper's chip
 
     def __post_init__(self):
         for name in ("ports", "layers", "batch_size", "epochs", "offline_epochs", "seeds", "multilayer_epochs",
@@ -82,8 +93,18 @@ class StudyPlan:
                 raise UserInputError(f"{name} must be a positive number, got {v!r}")
         if isinstance(self.mc_retrain, bool) or not isinstance(self.mc_retrain, int) or self.mc_retrain < 0:
             raise UserInputError(f"mc_retrain must be a non-negative integer, got {self.mc_retrain!r}")
+        preset = severity_preset
+        if self.chip_config is not None:
+            config = ChipConfig.from_dict(self.chip_config)
+            if not config.is_physical:
+                raise UserInputError("chip_config is for a physical chip ([chip] model = \"physical\"); the paper "
+                                     "chip takes ports and layers only")
+            preset = physical_preset
+            normalized = [a for a in self.photonic_ablations if "nonideal" in ABLATIONS[a]]
+            if normalized:
+                raise UserInputError(f"ablation {normalized[0]!r} uses a normalized preset, which a physical chip refuses")
         for e in (*self.effects, *self.multilayer_effects, self.mc_effect):
-            severity_preset(e, "low")
+            preset(e, "low")
         for lv in (*self.levels, self.multilayer_level, self.mc_level):
             if lv not in LEVELS:
                 raise UserInputError(f"unknown severity level {lv!r}; choose one of {', '.join(LEVELS)}")
@@ -96,6 +117,17 @@ class StudyPlan:
         if not self.wavelengths or any(not (1.0 < w < 2.5) for w in self.wavelengths):
             raise UserInputError(f"wavelengths must lie in (1.0, 2.5) um, got {self.wavelengths!r}")
 
+    @property
+    def physical(self) -> bool:
+        return self.chip_config is not None
+
+    @classmethod
+    def create(cls, *, bounded: bool = False, **overrides: Any) -> "StudyPlan":
+        """The full plan or :meth:`bounded` one; a physical ``chip_config`` brings its own effects (``PHYSICAL_DEFAULTS``)."""
+        if bounded:
+            return cls.bounded(**overrides)
+        return cls(**{**(PHYSICAL_DEFAULTS if overrides.get("chip_config") else {}), **overrides})
+
     @classmethod
     def bounded(cls, **overrides: Any) -> "StudyPlan":
         """One seed, six effects at two levels, short training, small Monte Carlo: ~2-3 minutes on 2 cores."""
@@ -107,6 +139,8 @@ class StudyPlan:
             mlp_ablations=("base", "K=4", "global"), mc_instances=30, mc_retrain=2,
             wavelengths=(1.50, 1.525, 1.55, 1.575, 1.60),
         )
+        if overrides.get("chip_config"):
+            base.update(PHYSICAL_BOUNDED)
         return cls(**{**base, **overrides})
 
     def to_dict(self) -> dict[str, Any]:

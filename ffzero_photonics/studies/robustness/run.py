@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...errors import UserInputError
-from ...scale.executor import run_tasks, single_thread_env
+from ...scale.executor import check_scheduler, run_tasks, single_thread_env
 from .plan import ABLATIONS, IDEAL, StudyPlan
 from .report import write_outputs
 from .tasks import monte_carlo, run_task
@@ -39,9 +39,10 @@ def run_robustness(
         over = dict(overrides, workers=workers)
         if seeds is not None:
             over["seeds"] = seeds
-        plan = StudyPlan.bounded(**over) if bounded else StudyPlan(**over)
+        plan = StudyPlan.create(bounded=bounded, **over)
     elif overrides or seeds is not None:
         raise UserInputError("give either plan= or keyword overrides, not both")
+    check_scheduler(scheduler)  # before anything is written: a bad --scheduler leaves no plan.json behind
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     single_thread_env()

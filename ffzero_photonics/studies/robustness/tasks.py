@@ -16,7 +16,9 @@ import numpy as np
 from ...blackbox import ForwardingBlackBox
 from ...data import load_dataset
 from ...photonic.chip import PhotonicChip
+from ...photonic.chip_config import ChipConfig
 from ...photonic.nonideal import NonIdealConfig, severity_preset
+from ...photonic.nonideal_config import physical_preset
 from ...registry import build_model
 from ...trainer import TrainConfig, Trainer, default_train
 from .plan import ABLATIONS, IDEAL, StudyPlan
@@ -28,11 +30,22 @@ def _data(seed: int, standardize: bool):
     return load_dataset("digits", seed=seed, standardize=standardize)
 
 
-def _preset(effect: str, level: str) -> NonIdealConfig:
+def _preset(plan: StudyPlan, effect: str, level: str) -> NonIdealConfig | dict:
+    """The effect at a severity: normalized non-idealities, or a physical chip's physics tables to lay over its config."""
+    if plan.physical:
+        return {} if (effect, level) == IDEAL else physical_preset(effect, level)
     return NonIdealConfig() if (effect, level) == IDEAL else severity_preset(effect, level)
 
 
-def _chip(plan: StudyPlan, seed: int, layers: int, nonideal: NonIdealConfig | None = None, **kw):
+def _chip(plan: StudyPlan, seed: int, layers: int, nonideal: NonIdealConfig | dict | None = None, **kw):
+    """The study's chip: the paper's (``nonideal`` its non-idealities) or the plan's physical config (``nonideal``
+    its preset tables), sized by the data, with the plan's ports and ``layers``."""
+    if plan.physical:
+        from ...chip_factory import build_chip_from_config  # places heaters as in the drawn layout
+
+        config = ChipConfig.from_dict(plan.chip_config).with_tables(nonideal or {})
+        config = config.with_overrides(ports=plan.ports, layers=layers, seed=seed, **kw)
+        return build_chip_from_config(config, _data(seed, False))
     return PhotonicChip.for_data(_data(seed, False), ports=plan.ports, layers=layers, seed=seed, nonideal=nonideal, **kw)
 
 
@@ -104,7 +117,7 @@ def task_insitu(plan: StudyPlan, seed: int, layers: int, effect: str, level: str
                 offline_params: list[np.ndarray] | None, study: str, eps: float, method: str) -> list[dict[str, Any]]:
     """Train in situ on the non-ideal chip; also program the offline phases onto the same instance, same elapsed time."""
     t0 = time.perf_counter()
-    cfg_ni = _preset(effect, level)
+    cfg_ni = _preset(plan, effect, level)
     data = _data(seed, False)
     chip = _chip(plan, seed, layers, cfg_ni)
     cfg = _train_config(plan, seed, epochs=epochs, paradigm=paradigm, eps=eps)
@@ -121,6 +134,8 @@ def task_insitu(plan: StudyPlan, seed: int, layers: int, effect: str, level: str
         for l, p in enumerate(offline_params):
             deployed.set_params(l, p)
         deployed.advance_drift(chip.counter.calls)
+        if deployed.physical is not None:  # the same lab seconds of drift as the in-situ training
+            deployed.physical.advance(chip.physical.elapsed_s)
         rows.append({**key, "method": "offline", "eps": None, **_offline_eval(deployed, data, seed), "train_sample_queries": 0,
                      "train_settings": 0, "train_calls": 0, "energy_J": 0.0, "wall_s": 0.0})
     return rows
@@ -134,7 +149,7 @@ def task_ablation(plan: StudyPlan, model: str, variant: str, seed: int) -> dict[
     if model == "photonic":
         data = _data(seed, False)
         n_layers = plan.layers if nonideal else 2
-        net = _chip(plan, seed, n_layers, _preset(*nonideal) if nonideal else None)
+        net = _chip(plan, seed, n_layers, _preset(plan, *nonideal) if nonideal else None)
     else:
         data = _data(seed, True)
         net = build_model("mlp", data, seed=seed, hidden=tuple(plan.mlp_hidden))
@@ -163,7 +178,7 @@ def task_mc_retrain(plan: StudyPlan, instance: int, init: list[np.ndarray] | Non
     """In-situ FFzero on one fabricated instance, from scratch or fine-tuning programmed offline phases."""
     t0 = time.perf_counter()
     data = _data(0, False)
-    chip = _chip(plan, 0, plan.layers, _preset(plan.mc_effect, plan.mc_level), instance_seed=instance)
+    chip = _chip(plan, 0, plan.layers, _preset(plan, plan.mc_effect, plan.mc_level), instance_seed=instance)
     if init is not None:
         for l, p in enumerate(init):
             chip.set_params(l, p)
@@ -189,7 +204,7 @@ TASKS: dict[str, Callable[..., Any]] = {
 def monte_carlo(plan: StudyPlan, offline: dict, insitu_rows: list[dict]) -> tuple[list[dict], list[dict]]:
     """Accuracy of fixed phases across fabricated instances of the design, and across wavelengths."""
     data = _data(0, False)
-    cfg_ni = _preset(plan.mc_effect, plan.mc_level)
+    cfg_ni = _preset(plan, plan.mc_effect, plan.mc_level)
     phases = {"offline (BP+AD on twin)": offline[0, plan.layers]["params"]}
     trained = _find(insitu_rows, study="grid", seed=0, effect=plan.mc_effect, level=plan.mc_level, method="ffzero-hw")
     if trained is not None:

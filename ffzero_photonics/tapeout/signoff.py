@@ -1,0 +1,440 @@
+"""Sign-off of an exported chip over wavelength and process corners: fidelity and accuracy of the drawn circuit.
+
+``signoff_run(run_dir, gds_path, wavelengths, corners)`` reads the GDS back (``layouts.extract``), finds
+the phase each heater really gets (:mod:`.drive`), and computes every mesh layer at each wavelength
+and corner with the compiled mesh (``photonic.netlist.compiled_at_wavelength``) including the
+propagation phase of every route AND of every drawn cell's own waveguides (:func:`cell_paths`: an MZI's
+input leads, its two internal arms and its output fans; a screen heater's through path), read from the
+cell's drawn hierarchy (straights, bends, heaters: ``info['length']``; an MMI: its port-to-port span).
+The compiled path equals the sax netlist of the same layer (``simulate_layer(cell_paths=...)``).
+
+Process corners (:class:`Corner`) shift the effective index of every waveguide: a common shift
+(worst case for a route-compensated design: only path-length differences matter, and they are
+~100 µm-1 mm) and a seeded per-waveguide random one. Numbers and assumptions: neff = 2.34, ng = 3.4
+(500 x 220 nm strip at 1.55 µm, the project's defaults); d neff / d width ~ 1e-3 per nm (500 x 220 nm
+strip, TE0; the brief's figure, the order of published mode-solver values), so a +-10 nm width corner
+is +-1e-2; the MMIs keep their design coupling law (``models.mmi_coupling``) at every corner; the
+heaters' phase per drive scales as wl0 / wl (``models.heater``); activation and input cells are
+identical on every port, so their phase is common and left out.
+
+Metrics per (wavelength, corner): per-layer 1 - F with F = |tr(U_ref^H U)|^2 / (||U_ref||^2 ||U||^2)
+(Frobenius norms; = |tr(U_ref^H U)|^2 / N^2 for unitaries; blind to a global phase and a common loss),
+U_ref the trained chip's mesh; and the test accuracy through the layout's matrices with
+``verify.LayoutNetwork`` (the same forward pipeline as ``verify``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import gdsfactory as gf
+import numpy as np
+
+from ffzero_photonics.errors import UserInputError
+from ffzero_photonics.layouts.extract import LayoutExtraction, extract_layout, layout_route_lengths
+from ffzero_photonics.layouts.mesh_layout import chip_layout, mesh_layout
+from ffzero_photonics.photonic.compiled import CompiledMesh, compensate_route_phases
+from ffzero_photonics.photonic.mesh_spec import MeshSpec
+from ffzero_photonics.photonic.netlist import WL0, compiled_at_wavelength
+from ffzero_photonics.runs import CHECKPOINT, load_run
+from ffzero_photonics.tapeout.drive import heater_drive
+from ffzero_photonics.tapeout.heater_table import read_heater_table
+from ffzero_photonics.tapeout.verify import LayoutNetwork
+
+__all__ = [
+    "DEFAULT_CORNERS",
+    "DNEFF_PER_NM_WIDTH",
+    "Corner",
+    "LayerPaths",
+    "SignoffReport",
+    "cell_paths",
+    "drawn_layout_params",
+    "drive_params",
+    "fidelity",
+    "layer_paths",
+    "layer_unitary",
+    "parse_wavelengths",
+    "path_compensated_params",
+    "signoff_run",
+]
+
+NEFF, NG = 2.34, 3.4
+DNEFF_PER_NM_WIDTH = 1e-3
+"""d neff / d width of a 500 x 220 nm strip (TE0, 1.55 µm), per nm: the assumption behind the width corners."""
+WIDTH_SPREAD_NM = 10.0
+MAX_WAVELENGTHS = 1001
+_MMI = ("mmi2x2", "mmi1x2")
+_BAR = {"o1": "o4", "o2": "o3", "o3": "o2", "o4": "o1"}  # gdsfactory mmi2x2: bar partner of each port
+_TOL_UM = 2e-3
+
+
+@dataclass(frozen=True)
+class Corner:
+    """A process corner: ``dneff`` added to every waveguide's neff, plus a per-waveguide N(0, ``sigma``) draw (``seed``)."""
+
+    name: str
+    dneff: float = 0.0
+    sigma: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if not (math.isfinite(self.dneff) and abs(self.dneff) < 0.5):
+            raise UserInputError(f"corner {self.name!r}: dneff must be finite and |dneff| < 0.5, got {self.dneff!r}")
+        if not (math.isfinite(self.sigma) and 0 <= self.sigma < 0.5):
+            raise UserInputError(f"corner {self.name!r}: sigma must be in [0, 0.5), got {self.sigma!r}")
+
+
+_W = WIDTH_SPREAD_NM * DNEFF_PER_NM_WIDTH
+DEFAULT_CORNERS = (
+    Corner("nominal"),
+    Corner("neff+1e-4", 1e-4),
+    Corner("neff-1e-4", -1e-4),
+    Corner(f"width+{WIDTH_SPREAD_NM:g}nm", _W),
+    Corner(f"width-{WIDTH_SPREAD_NM:g}nm", -_W),
+    Corner("random sigma 1e-4", sigma=1e-4, seed=0),
+)
+"""Nominal; neff +-1e-4 (a good foundry's wafer-scale spread); width +-10 nm (neff +-1e-2 at 1e-3 / nm); a per-waveguide
+random corner of sigma 1e-4 (~0.1 nm of local width variation), seed 0."""
+
+
+def parse_wavelengths(text: str) -> np.ndarray:
+    """µm wavelengths from ``"start:stop:n"`` (n evenly spaced, start < stop unless n = 1), ``"a,b,c"`` or ``"a"``."""
+    parts = text.split(":")
+    try:
+        if len(parts) == 3:
+            start, stop, n = float(parts[0]), float(parts[1]), int(parts[2])
+        elif len(parts) == 1:
+            values = [float(v) for v in text.split(",")]
+        else:
+            raise ValueError(text)
+    except ValueError:
+        raise UserInputError(f"--wavelengths: {text!r} is not START:STOP:N or a comma list of µm values") from None
+    if len(parts) == 3:
+        if not 1 <= n <= MAX_WAVELENGTHS:
+            raise UserInputError(f"--wavelengths: {text!r} asks for {n} points; give 1 to {MAX_WAVELENGTHS}")
+        if n > 1 and not stop > start:
+            raise UserInputError(f"--wavelengths: {text!r} must go up (start < stop)")
+        values = np.linspace(start, stop, n) if n > 1 else [start]
+    wl = np.asarray(values, dtype=float)
+    if not (wl.size and np.all(np.isfinite(wl)) and np.all(wl > 0)):
+        raise UserInputError(f"--wavelengths: {text!r} holds a non-positive or non-finite wavelength")
+    if np.any(np.abs(wl - WL0) > 0.5):
+        raise UserInputError(f"--wavelengths: {text!r} leaves 1.05-2.05 µm, outside the models' linear range")
+    return wl
+
+
+# ---------------------------------------------------------------- drawn cell paths
+
+
+def _leaves(cell, trans) -> list[tuple[str, dict[str, tuple[float, float]], float]]:
+    """(kind 'wg'|'mmi', optical port name -> (x, y) in the top frame, length µm) of every waveguide piece of ``cell``."""
+    out = []
+    for inst in cell.insts:
+        t = trans * inst.dcplx_trans
+        child = inst.cell
+        ports = {p.name: t * gf.kdb.DPoint(p.x, p.y) for p in child.ports if p.name.startswith("o") and p.name[1:].isdigit()}
+        ports = {k: (p.x, p.y) for k, p in ports.items()}
+        if child.function_name in _MMI:
+            span = math.dist(ports["o1"], ports[_BAR["o1"]]) if "o4" in ports else 0.0
+            out.append(("mmi", ports, span))
+        elif "length" in child.info or not list(child.insts):
+            if len(ports) == 2:
+                a, b = ports.values()
+                out.append(("wg", ports, float(child.info.get("length", math.dist(a, b)))))
+        else:
+            out += _leaves(child, t)
+    return out
+
+
+def _walk(leaves, start: tuple[float, float], cell_ports: dict[str, tuple[float, float]], skip: int | None = None):
+    """Follow waveguide pieces from ``start`` to an MMI port or a cell port: (length, ('mmi', index, port) | ('port', name))."""
+    length, here, used = 0.0, start, {skip}
+    for _ in range(len(leaves) + 1):
+        for i, (kind, ports, span) in enumerate(leaves):
+            if i in used:
+                continue
+            hit = next((name for name, p in ports.items() if math.dist(p, here) < _TOL_UM), None)
+            if hit is None:
+                continue
+            if kind == "mmi":
+                return length, ("mmi", i, hit)
+            used.add(i)
+            length += span
+            here = next(p for name, p in ports.items() if name != hit)
+            break
+        else:
+            port = next((n for n, p in cell_ports.items() if math.dist(p, here) < _TOL_UM and p != start), None)
+            return length, ("port", port)
+    raise ValueError(f"waveguide walk from {start} does not end")
+
+
+def _mzi_paths(cell) -> dict[str, float]:
+    leaves = _leaves(cell, gf.kdb.DCplxTrans())
+    ports = {p.name: (p.x, p.y) for p in cell.ports if p.name in ("o1", "o2", "o3", "o4")}
+    in_up, (kind_u, a, a_up) = _walk(leaves, ports["o2"], ports)
+    in_lo, (kind_l, a2, a_lo) = _walk(leaves, ports["o1"], ports)
+    if kind_u != "mmi" or kind_l != "mmi" or a != a2:
+        raise ValueError(f"drawn MZI {cell.name}: its inputs o1/o2 do not reach one MMI")
+    span_in = leaves[a][2]
+    arm_up, (_, b, b_up) = _walk(leaves, leaves[a][1][_BAR[a_up]], ports, skip=a)
+    arm_lo, (_, b2, b_lo) = _walk(leaves, leaves[a][1][_BAR[a_lo]], ports, skip=a)
+    if b != b2:
+        raise ValueError(f"drawn MZI {cell.name}: its two arms do not meet at one MMI")
+    span_out = leaves[b][2]
+    out_up, end_up = _walk(leaves, leaves[b][1][_BAR[b_up]], ports, skip=b)
+    out_lo, end_lo = _walk(leaves, leaves[b][1][_BAR[b_lo]], ports, skip=b)
+    if end_up != ("port", "o3") or end_lo != ("port", "o4"):
+        raise ValueError(f"drawn MZI {cell.name}: its outputs do not reach o3 / o4 ({end_up}, {end_lo})")
+    common = (span_in + span_out) / 2  # the MMIs' own spans, taken as strip waveguide on both arms
+    return {"in_up": in_up, "in_lo": in_lo, "arm_up": arm_up + 2 * common, "arm_lo": arm_lo + 2 * common,
+            "out_up": out_up, "out_lo": out_lo}
+
+
+def _heater_paths(cell) -> dict[str, float]:
+    leaves = _leaves(cell, gf.kdb.DCplxTrans())
+    ports = {p.name: (p.x, p.y) for p in cell.ports if p.name in ("o1", "o2")}
+    through, end = _walk(leaves, ports["o1"], ports)
+    if end != ("port", "o2"):
+        raise ValueError(f"drawn screen heater {cell.name}: o1 does not reach o2 ({end})")
+    return {"through": through}
+
+
+def cell_paths(extraction: LayoutExtraction) -> dict[str, dict[str, float]]:
+    """Instance -> its drawn internal waveguide lengths (µm): an MZI's in_up/in_lo/arm_up/arm_lo/out_up/out_lo, a screen
+    heater's ``through`` (upper = the o2/o3 side, the side of the phi and theta heaters)."""
+    by_cell: dict[str, dict[str, float]] = {}
+    out = {}
+    for inst in extraction.component.insts:
+        kind = extraction.kinds.get(inst.name)
+        if kind not in ("mzi", "heater"):
+            continue
+        if inst.cell.name not in by_cell:
+            by_cell[inst.cell.name] = _mzi_paths(inst.cell) if kind == "mzi" else _heater_paths(inst.cell)
+        out[inst.name] = by_cell[inst.cell.name]
+    return out
+
+
+# ---------------------------------------------------------------- one layer on the compiled path
+
+
+@dataclass
+class LayerPaths:
+    """Waveguide lengths (µm) of one layer in MeshSpec terms: routes and cell leads per (column, port), MZI arms."""
+
+    routes: np.ndarray  # (C + 1, N) the extracted routes (``layout_route_lengths``)
+    leads: np.ndarray  # (C + 1, N) cells' input leads (row c) and output fans (row c + 1); the screen heaters (row C)
+    arm_up: np.ndarray  # (n_mzis,)
+    arm_lo: np.ndarray  # (n_mzis,)
+
+
+def layer_paths(extraction: LayoutExtraction, specs: Sequence[MeshSpec], layer: int,
+                paths: dict[str, dict[str, float]] | None = None) -> LayerPaths:
+    """The :class:`LayerPaths` of ``layer`` (instance names must be the design's: ``L{l}_mzi_c{c}_r{r}``)."""
+    spec = specs[layer]
+    paths = cell_paths(extraction) if paths is None else paths
+    pre = f"L{layer}_" if extraction.prefixed else ""
+    routes = layout_route_lengths(extraction, list(specs))[layer]
+    leads = np.zeros_like(routes)
+    arm_up, arm_lo = np.zeros(spec.n_mzis), np.zeros(spec.n_mzis)
+    for i, m in enumerate(spec.mzis):
+        p = paths[pre + m.name]
+        leads[m.column, m.row] += p["in_up"]
+        leads[m.column, m.row + 1] += p["in_lo"]
+        leads[m.column + 1, m.row] += p["out_up"]
+        leads[m.column + 1, m.row + 1] += p["out_lo"]
+        arm_up[i], arm_lo[i] = p["arm_up"], p["arm_lo"]
+    for k in range(spec.n_ports):
+        leads[spec.n_columns, k] += paths[f"{pre}screen_p{k}"]["through"]
+    return LayerPaths(routes, leads, arm_up, arm_lo)
+
+
+def _beta(wl: float, dneff) -> np.ndarray:
+    """Propagation constant (rad / µm) at ``wl`` of a waveguide of neff + ``dneff`` at wl0 and group index ng (``models.waveguide``)."""
+    neff = NEFF + np.asarray(dneff)
+    return 2 * np.pi * (neff - (wl - WL0) * (NG - neff) / WL0) / wl
+
+
+def _path_phases(paths: LayerPaths, spec: MeshSpec, wl: float, dneff: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(route phase (C + 1, N), theta offset (n_mzis,)) of the layer's waveguides at ``wl`` under per-piece ``dneff``."""
+    route = _beta(wl, dneff["routes"]) * paths.routes + _beta(wl, dneff["leads"]) * paths.leads
+    up, lo = _beta(wl, dneff["arm_up"]) * paths.arm_up, _beta(wl, dneff["arm_lo"]) * paths.arm_lo
+    for i, m in enumerate(spec.mzis):  # the lower arm's phase is common to both outputs
+        route[m.column + 1, m.row] += lo[i]
+        route[m.column + 1, m.row + 1] += lo[i]
+    return route, up - lo
+
+
+def _corner_dneff(corner: Corner, paths: LayerPaths, layer: int) -> dict[str, Any]:
+    rng = np.random.default_rng([corner.seed, layer])
+    return {k: corner.dneff + (corner.sigma * rng.standard_normal(np.shape(getattr(paths, k))) if corner.sigma else 0.0)
+            for k in ("routes", "leads", "arm_up", "arm_lo")}
+
+
+def layer_unitary(spec: MeshSpec, params, paths: LayerPaths, wl: float, corner: Corner = Corner("nominal"),
+                  layer: int = 0) -> np.ndarray:
+    """U[out, in] of a drawn layer driven with ``params`` (phases set at wl0) at ``wl`` under ``corner``, compiled path."""
+    scaled, kwargs = compiled_at_wavelength(spec, params, wl)
+    route, theta_offset = _path_phases(paths, spec, wl, _corner_dneff(corner, paths, layer))
+    scaled = scaled.copy()
+    scaled[0 : 2 * spec.n_mzis : 2] += theta_offset
+    return CompiledMesh(spec, route_phase=route, **kwargs).unitary(scaled)
+
+
+def path_compensated_params(spec: MeshSpec, params, paths: LayerPaths, wl: float = WL0) -> np.ndarray:
+    """Heater phases that make the drawn layer (routes AND cell paths) realise ``params`` at ``wl`` (nominal corner)."""
+    route, theta_offset = _path_phases(paths, spec, wl, _corner_dneff(Corner("nominal"), paths, 0))
+    out = np.asarray(params, dtype=float).copy()
+    out[0 : 2 * spec.n_mzis : 2] -= theta_offset
+    return compensate_route_phases(spec, out, route)
+
+
+def drawn_layout_params(specs: Sequence[MeshSpec], params, **layout_kwargs) -> list[np.ndarray]:
+    """Per-layer heater phases compensated for routes AND cell paths of the layout ``export_chip`` draws (design wl).
+
+    The drawn-path counterpart of ``export.layout_params`` (which compensates the routes only).
+    """
+    specs = list(specs)
+    component = chip_layout(specs, **layout_kwargs) if len(specs) > 1 else mesh_layout(specs[0], **layout_kwargs)
+    extraction = extract_layout(component, n_layers=len(specs))
+    by_inst = cell_paths(extraction)
+    return [path_compensated_params(s, p, layer_paths(extraction, specs, l, by_inst)) for l, (s, p) in enumerate(zip(specs, params))]
+
+
+def fidelity(u: np.ndarray, ref: np.ndarray) -> float:
+    """|tr(ref^H u)|^2 / (||ref||^2 ||u||^2): 1 when u = ref up to a global phase and a common loss."""
+    den = float(np.vdot(ref, ref).real * np.vdot(u, u).real)
+    return float(abs(np.vdot(ref, u)) ** 2 / den) if den > 0 else 0.0
+
+
+def drive_params(extraction: LayoutExtraction, spec: MeshSpec, layer: int, drive: dict[tuple[str, str], float]) -> np.ndarray:
+    """The parameter vector (MeshSpec order) of ``layer`` that the heater table really drives (0 for an undriven heater)."""
+    pre = f"L{layer}_" if extraction.prefixed else ""
+    values = []
+    for m in spec.mzis:
+        values += [drive.get((pre + m.name, "theta"), 0.0), drive.get((pre + m.name, "phi"), 0.0)]
+    values += [drive.get((f"{pre}screen_p{k}", "phi"), 0.0) for k in range(spec.n_ports)]
+    return np.asarray(values, dtype=float)
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class SignoffReport:
+    """Result of :func:`signoff_run`: ``infidelity[corner][wl][layer]`` (1 - F) and ``accuracy[corner][wl]``."""
+
+    run_dir: str
+    gds_path: str
+    wavelengths: list[float]
+    corners: list[dict]
+    trained_accuracy: float
+    infidelity: dict[str, list[list[float]]]
+    accuracy: dict[str, list[float]]
+    cell_paths_um: dict[str, float]
+    include_cells: bool = True
+    errors: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def worst_infidelity(self, corner: str) -> list[float]:
+        """Per wavelength, the worst layer's 1 - F at ``corner``."""
+        return [max(layers) for layers in self.infidelity[corner]]
+
+    def text(self, max_rows: int = 25) -> str:
+        """A table: one row per wavelength, for each corner the worst layer's 1 - F and the test accuracy."""
+        names = [c["name"] for c in self.corners]
+        lines = [f"signoff {self.run_dir} against {self.gds_path}: 1-F (worst layer) | test accuracy "
+                 f"(trained {self.trained_accuracy:.4f}); routes{' and cell paths' if self.include_cells else ' only'}",
+                 "wl (µm)    d (nm) " + "".join(f"| {n[:22]:>22} " for n in names)]
+        rows = range(len(self.wavelengths))
+        step = max(1, math.ceil(len(self.wavelengths) / max_rows))
+        for i in list(rows)[::step]:
+            wl = self.wavelengths[i]
+            cells = "".join(f"| {self.worst_infidelity(n)[i]:9.3g} {self.accuracy[n][i]:>11.4f} " for n in names)
+            lines.append(f"{wl:.6f} {1e3 * (wl - WL0):+8.3f} {cells}")
+        lines += [f"error: {e}" for e in self.errors]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def signoff_run(
+    run_dir: str | Path,
+    gds_path: str | Path,
+    wavelengths: Sequence[float] = (WL0,),
+    corners: Sequence[Corner] = (Corner("nominal"),),
+    *,
+    heater_csv: str | Path | None = None,
+    include_cells: bool = True,
+) -> SignoffReport:
+    """Fidelity and test accuracy of the drawn chip ``gds_path`` driven by its heater table, per wavelength and corner.
+
+    Structural problems (unreadable layout, heater wiring) are ``verify``'s: they are listed in ``errors``
+    and the layers are simulated as extracted by name. ``include_cells=False`` leaves the cells' own waveguides out
+    (the circuit ``verify`` simulates).
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    run_dir, gds_path = Path(run_dir), Path(gds_path)
+    if not (run_dir / CHECKPOINT).is_file():
+        raise UserInputError(f"{str(run_dir)!r} is not a run directory (no {CHECKPOINT})")
+    if not gds_path.is_file():
+        raise UserInputError(f"GDS file {str(gds_path)!r} does not exist")
+    wl = np.asarray(wavelengths, dtype=float)
+    if wl.ndim != 1 or not wl.size or not np.all(np.isfinite(wl) & (wl > 0)):
+        raise UserInputError(f"wavelengths must be a non-empty list of positive µm values, got {wavelengths!r}")
+    corners = list(corners)
+    if not corners or len({c.name for c in corners}) != len(corners):
+        raise UserInputError(f"corners must be a non-empty list with distinct names, got {[c.name for c in corners]}")
+    heater_csv = Path(heater_csv) if heater_csv is not None else gds_path.with_name(f"{gds_path.stem}_heaters.csv")
+    rows = read_heater_table(heater_csv)
+    spec, data, model, trainer = load_run(run_dir)
+    if spec.model != "photonic" or not hasattr(model, "specs"):
+        raise UserInputError(f"run {str(run_dir)!r} trained a {spec.model!r} model; only photonic runs have a layout")
+    reference = model.ideal_copy() if not getattr(model, "is_ideal", True) and hasattr(model, "ideal_copy") else model
+    timings["load_run_s"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    extraction = extract_layout(gds_path, n_layers=model.n_layers)
+    errors = list(extraction.errors)
+    drive, drive_errors = heater_drive(extraction, rows)
+    errors += drive_errors
+    specs = list(model.specs)
+    if len(extraction.layers) != model.n_layers or extraction.n_ports != specs[0].n_ports:
+        raise UserInputError(f"{gds_path}: {extraction.summary()} does not match the run's {model.n_layers}-layer "
+                             f"N={specs[0].n_ports} chip (run `ffzero verify` for the details)")
+    paths_by_inst = cell_paths(extraction)
+    if not include_cells:
+        paths_by_inst = {n: dict.fromkeys(p, 0.0) for n, p in paths_by_inst.items()}
+    paths = [layer_paths(extraction, specs, l, paths_by_inst) for l in range(model.n_layers)]
+    params = [drive_params(extraction, s, l, drive) for l, s in enumerate(specs)]
+    timings["extract_s"] = time.perf_counter() - t
+
+    physical = getattr(model, "physical", None)
+    amps = [physical.loss_amplitude(l) if physical is not None else 1.0 for l in range(model.n_layers)]
+    u_ref = [reference.unitary(l) for l in range(model.n_layers)]
+    trained_acc = float(trainer.evaluate(LayoutNetwork(model, [u * a for u, a in zip(u_ref, amps)]), data,
+                                         "test")["test_accuracy"])
+    t = time.perf_counter()
+    infidelity: dict[str, list[list[float]]] = {}
+    accuracy: dict[str, list[float]] = {}
+    for corner in corners:
+        infidelity[corner.name], accuracy[corner.name] = [], []
+        for w in wl:
+            us = [layer_unitary(s, p, lp, float(w), corner, l) for l, (s, p, lp) in enumerate(zip(specs, params, paths))]
+            infidelity[corner.name].append([1.0 - fidelity(u, r) for u, r in zip(us, u_ref)])
+            net = LayoutNetwork(model, [u * a for u, a in zip(us, amps)])
+            accuracy[corner.name].append(float(trainer.evaluate(net, data, "test")["test_accuracy"]))
+    timings["sweep_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+    example = next(iter(p for n, p in paths_by_inst.items() if extraction.kinds[n] == "mzi"))
+    return SignoffReport(
+        run_dir=str(run_dir), gds_path=str(gds_path), wavelengths=[float(w) for w in wl],
+        corners=[asdict(c) for c in corners], trained_accuracy=trained_acc, infidelity=infidelity, accuracy=accuracy,
+        cell_paths_um={k: round(v, 3) for k, v in example.items()}, include_cells=include_cells, errors=errors,
+        timings=timings,
+    )

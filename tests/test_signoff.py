@@ -1,0 +1,164 @@
+"""Sign-off of an exported chip over wavelength and process corners (tapeout.signoff, ``ffzero signoff``)."""
+
+from __future__ import annotations
+
+import json
+
+import gdsfactory as gf
+import numpy as np
+import pytest
+
+from ffzero_photonics.components import cells
+from ffzero_photonics.errors import UserInputError
+from ffzero_photonics.layouts.extract import extract_layout
+from ffzero_photonics.layouts.layers import ensure_pdk
+from ffzero_photonics.layouts.readback import read_gds
+from ffzero_photonics.photonic.compiled import CompiledMesh
+from ffzero_photonics.photonic.mesh_spec import clements
+from ffzero_photonics.runs import RunSpec, load_run, train_run
+from ffzero_photonics.tapeout import export_chip, export_run, verify_run
+from ffzero_photonics.tapeout.drawn_cells import run_activations
+from ffzero_photonics.tapeout.drive import heater_drive
+from ffzero_photonics.tapeout.heater_table import read_heater_table
+from ffzero_photonics.tapeout.signoff import (
+    DEFAULT_CORNERS,
+    Corner,
+    cell_paths,
+    drawn_layout_params,
+    drive_params,
+    fidelity,
+    layer_paths,
+    layer_unitary,
+    parse_wavelengths,
+    signoff_run,
+)
+from ffzero_photonics.tapeout.simulate import simulate_layer
+from ffzero_photonics.trainer import TrainConfig
+
+DETUNED = 1.55 + 1e-3 * np.array([0.0, 0.05, 0.1, 1.0])
+
+
+@pytest.fixture(scope="module")
+def chips(tmp_path_factory):
+    """A 2-layer N=4 Clements run on iris, exported route-compensated (export_run) and drawn-path-compensated."""
+    root = tmp_path_factory.mktemp("signoff")
+    run = root / "run"
+    spec = RunSpec(model="photonic", model_options={"ports": 4, "layers": 2}, dataset="iris",
+                   train=TrainConfig(paradigm="ffzero", epochs=4, batch_size=16, lr=5e-2, optimizer="adam"))
+    train_run(spec, run, progress=False, log=lambda m: None)
+    _, _, model, _ = load_run(run)
+    (root / "routes").mkdir()
+    (root / "drawn").mkdir()
+    routes, _ = export_run(run, root / "routes" / "chip.gds")
+    specs, tap = list(model.specs), float(run_activations(model)[0].alpha)
+    params = drawn_layout_params(specs, [model.get_params(l) for l in range(2)], tap_fraction=tap)
+    drawn = export_chip(specs, params, root / "drawn" / "chip.gds", tap_fraction=tap)
+    return run, routes.gds_path, drawn.gds_path
+
+
+def test_without_cell_paths_signoff_is_verify(chips):
+    run, gds, _ = chips
+    verified = verify_run(run, gds)
+    report = signoff_run(run, gds, [1.55], include_cells=False)
+    assert verified.passed, verified.text()
+    assert max(report.infidelity["nominal"][0]) < 1e-12
+    assert report.accuracy["nominal"][0] == verified.layout_accuracy_routes == report.trained_accuracy
+
+
+def test_route_only_table_is_wrong_once_the_cells_own_waveguides_are_simulated(chips):
+    run, gds, _ = chips
+    report = signoff_run(run, gds, [1.55])
+    assert max(report.infidelity["nominal"][0]) > 1e-2  # export_run compensates routes, not the ~700 µm through each MZI
+    assert report.cell_paths_um["arm_up"] > 300 and report.cell_paths_um["in_up"] > 200
+
+
+def test_drawn_compensation_is_exact_at_design_and_degrades_with_detuning_and_corners(chips):
+    run, _, gds = chips
+    corners = [Corner("nominal"), Corner("neff+1e-4", 1e-4), Corner("width+10nm", 1e-2)]
+    report = signoff_run(run, gds, DETUNED, corners)
+    nominal = report.worst_infidelity("nominal")
+    assert report.errors == []
+    assert nominal[0] < 1e-12 and report.accuracy["nominal"][0] == report.trained_accuracy
+    assert 1e-5 < nominal[1] < nominal[2] < nominal[3]
+    assert 1e-4 < report.worst_infidelity("neff+1e-4")[0] < report.worst_infidelity("width+10nm")[0]
+    assert "nominal" in report.text() and f"{DETUNED[1]:.6f}" in report.text()
+
+
+def test_compiled_path_equals_the_sax_netlist_with_cell_paths(chips):
+    run, gds, _ = chips
+    extraction = extract_layout(gds, n_layers=2)
+    drive, errors = heater_drive(extraction, read_heater_table(gds.with_name("chip_heaters.csv")))
+    specs = list(load_run(run)[2].specs)
+    paths = cell_paths(extraction)
+    layer = layer_paths(extraction, specs, 1, paths)
+    params = drive_params(extraction, specs[1], 1, drive)
+    assert errors == []
+    for wl, dneff in ((1.5512, 0.0), (1.5493, 1e-3)):
+        u_netlist = simulate_layer(extraction, 1, drive, routes=True, wl=wl, neff=2.34 + dneff, cell_paths=paths)
+        u_compiled = layer_unitary(specs[1], params, layer, wl, Corner("c", dneff), layer=1)
+        np.testing.assert_allclose(u_compiled, u_netlist, atol=1e-9)
+
+
+def _with_unbalanced_mzi(src, dst, inst_name: str, delta_um: float) -> None:
+    """Copy a GDS with one MZI cell redrawn with its lower arm ``delta_um`` longer (same ports, same heaters)."""
+    ensure_pdk()
+    original = gf.components.mzi2x2_2x2_phase_shifter
+    gf.components.mzi2x2_2x2_phase_shifter = lambda **kw: original(**{**kw, "delta_length": delta_um})
+    try:
+        unbalanced = cells.ffzero_heater_mzi(theta_length=200.0001)
+    finally:
+        gf.components.mzi2x2_2x2_phase_shifter = original
+    component = read_gds(src)
+    inst = next(i for i in component.insts if i.name == inst_name)
+    ports = {p.name: (p.x, p.y) for p in inst.ports}
+    inst.cell_index = unbalanced.cell_index()
+    assert {p.name: (p.x, p.y) for p in inst.ports} == ports
+    component.write_gds(dst)
+
+
+def test_a_drawn_arm_length_change_shows_up(chips, tmp_path):
+    run, _, gds = chips
+    changed = tmp_path / "chip.gds"
+    _with_unbalanced_mzi(gds, changed, "L0_mzi_c1_r1", 0.2)
+    (tmp_path / "chip_heaters.csv").write_bytes(gds.with_name("chip_heaters.csv").read_bytes())
+    paths = cell_paths(extract_layout(changed, n_layers=2))
+    assert paths["L0_mzi_c1_r1"]["arm_lo"] - paths["L0_mzi_c1_r1"]["arm_up"] == pytest.approx(0.2, abs=1e-3)
+    assert paths["L0_mzi_c0_r0"]["arm_lo"] == paths["L0_mzi_c0_r0"]["arm_up"]
+    assert verify_run(run, changed, route_phases="exclude").deviation[0] < 1e-9  # verify cannot see it
+    report = signoff_run(run, changed, [1.55])
+    assert report.infidelity["nominal"][0][0] > 1e-2 and report.infidelity["nominal"][0][1] < 1e-12
+
+
+def test_fidelity_ignores_global_phase_and_common_loss():
+    u = CompiledMesh(clements(4)).unitary(np.random.default_rng(1).uniform(0, 6, clements(4).n_params))
+    assert fidelity(0.5 * np.exp(0.7j) * u, u) == pytest.approx(1.0, abs=1e-12)
+    assert fidelity(u[:, ::-1], u) < 0.99
+
+
+@pytest.mark.parametrize("bad", ["1.56:1.55:5", "1.545:1.555:0", "-1.55", "1.5:1.6", "x", "0.5:3:3", "1.545:1.555:99999"])
+def test_bad_wavelength_ranges_give_one_line_errors(bad):
+    with pytest.raises(UserInputError, match="--wavelengths") as err:
+        parse_wavelengths(bad)
+    assert "\n" not in str(err.value)
+
+
+def test_wavelength_ranges_and_corners():
+    np.testing.assert_allclose(parse_wavelengths("1.545:1.555:21")[[0, 10, 20]], [1.545, 1.55, 1.555])
+    assert list(parse_wavelengths("1.55,1.551")) == [1.55, 1.551]
+    assert [c.name for c in DEFAULT_CORNERS][0] == "nominal" and any(c.sigma > 0 for c in DEFAULT_CORNERS)
+    with pytest.raises(UserInputError, match="sigma"):
+        Corner("bad", sigma=-1.0)
+
+
+def test_signoff_command_writes_its_files(chips, capsys):
+    from ffzero_photonics.cli import main
+
+    run, _, gds = chips
+    assert main(["signoff", str(run), "--gds", str(gds), "--wavelengths", "1.549:1.551:3", "--corners"]) == 0
+    printed = capsys.readouterr().out
+    assert "width+10nm" in printed and "1.550000" in printed
+    saved = json.loads(gds.with_name("signoff.json").read_text())
+    assert saved["wavelengths"] == [1.549, 1.55, 1.551] and set(saved["accuracy"]) == {c.name for c in DEFAULT_CORNERS}
+    assert gds.with_name("signoff.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["signoff", str(run), "--gds", str(gds), "--wavelengths", "1.56:1.55:5"]) == 2
+    assert "--wavelengths" in capsys.readouterr().err
