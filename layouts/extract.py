@@ -27,6 +27,7 @@ from gdsfactory.component import Component
 
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.layouts.layers import HEATER_LABEL_LAYER, METAL_LAYER, PAD_LABEL_LAYER
+from ffzero_photonics.layouts.progress import steps
 from ffzero_photonics.layouts.readback import read_gds
 from ffzero_photonics.photonic.mesh_spec import MeshSpec
 
@@ -250,8 +251,10 @@ class Islands:
     index would list it in every bin it crosses (gigabytes at N = 64).
     """
 
-    def __init__(self, component: Component, layer=METAL_LAYER):
-        region = gf.kdb.Region(component.kdb_cell.begin_shapes_rec(component.kcl.layer(*layer)))
+    def __init__(self, component: Component, layer=METAL_LAYER, region=None):
+        """``region``: the layer's polygons when the caller already collected them (else read from ``component``)."""
+        if region is None:
+            region = gf.kdb.Region(component.kdb_cell.begin_shapes_rec(component.kcl.layer(*layer)))
         self.polygons = list(region.merged().each())
         self.dbu = component.kcl.dbu
         self._layout = gf.kdb.Layout()
@@ -267,6 +270,15 @@ class Islands:
             if shape.simple_polygon.inside(pt):
                 return shape.prop_id - 1
         return None
+
+    def touching(self, polygon) -> set[int]:
+        """Indices of the islands that overlap or touch ``polygon`` (database units)."""
+        out: set[int] = set()
+        for part in polygon.decompose_trapezoids():
+            for shape in self._shapes.each_touching(part.bbox()):
+                if shape.simple_polygon.touches(part):
+                    out.add(shape.prop_id - 1)
+        return out
 
 
 def _pos_key(x: float, y: float) -> tuple[int, int]:
@@ -355,7 +367,7 @@ def extract_layout(gds_or_component, n_layers: int | None = None) -> LayoutExtra
 
     labels = {_pos_key(t.x, t.y): t.string for t in component.get_labels(layer=HEATER_LABEL_LAYER)}
     heater_labels: dict[tuple[str, str], str | None] = {}
-    for name, kind in sorted(kinds.items()):
+    for name, kind in steps(sorted(kinds.items()), "extract: heater labels"):
         for role in HEATER_ROLES.get(kind, ()):
             inst = insts[name]
             lx, ly = inst.cell.info[f"{role}_center"]

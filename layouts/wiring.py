@@ -22,7 +22,7 @@ from gdsfactory.component import Component
 
 from ffzero_photonics.components.cells import WIRE_WIDTH, ffzero_pad
 from ffzero_photonics.layouts.layers import PAD_LABEL_LAYER, ROUTE_LAYER, ROUTE_XS
-from ffzero_photonics.layouts.progress import steps
+from ffzero_photonics.layouts import progress
 
 __all__ = ["STUB_MARGIN", "Gap", "Terminal", "Track", "ground_bus", "pad_row", "track_slots", "tracks"]
 
@@ -123,7 +123,7 @@ def pad_row(
     n_levels = max(len(left), len(right))
     y_pad = y_edge + side * ((n_levels + 2) * track_pitch + pad_size / 2)
     cell = ffzero_pad(size=(pad_size, pad_size))
-    for i, (t, px) in steps(enumerate(zip(row, pad_x)), f"layout: wiring {'top' if side > 0 else 'bottom'} pads", len(row)):
+    for i, (t, px) in progress.steps(enumerate(zip(row, pad_x)), f"layout: wiring {'top' if side > 0 else 'bottom'} pads", len(row)):
         ref = c.add_ref(cell, name=f"pad_{t.net}")
         ref.move((px, y_pad))
         c.add_label(t.net, position=(px, y_pad), layer=PAD_LABEL_LAYER)

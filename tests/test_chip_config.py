@@ -13,7 +13,7 @@ from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.photonic.chip import PhotonicChip
 from ffzero_photonics.photonic.chip_config import ChipConfig, ChipSection, InstrumentSection, build_chip
 from ffzero_photonics.photonic.forward import forward_powers
-from ffzero_photonics.photonic.nonideal import Crosstalk, Drive, NonIdealConfig, severity_preset
+from ffzero_photonics.photonic.nonideal_config import Crosstalk, Drive, NonIdealConfig, severity_preset
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "chip.toml"
 X = np.random.default_rng(5).random((4, 16))
@@ -178,7 +178,7 @@ _NO_FLAG_SCRIPT = textwrap.dedent("""
     import jax
     import numpy as np
     import ffzero_photonics
-    from ffzero_photonics.photonic import activation, chip, chip_config, compiled, effects, forward, nonideal
+    from ffzero_photonics.photonic import activation, chip, chip_config, compiled, effects, forward, nonideal_config
     from ffzero_photonics.method import optim
     c = chip.PhotonicChip(4, ports=4, layers=2, seed=0)
     c.query(np.ones((2, 4)), 1)

@@ -209,7 +209,7 @@ def test_version_and_help_show_choices_and_generated_defaults(capsys):
 
 
 def test_list_prints_models_datasets_meshes_and_presets(capsys):
-    from ffzero_photonics.photonic.nonideal import EFFECTS, LEVELS
+    from ffzero_photonics.photonic.nonideal_config import EFFECTS, LEVELS
     from ffzero_photonics.registry import available_models
 
     assert main(["list", "--json"]) == 0

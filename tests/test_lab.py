@@ -16,7 +16,7 @@ from ffzero_photonics.data import load_dataset
 from ffzero_photonics.lab import InstrumentChip, SimulatedInstrument, Timing, UnsafeDriveError
 from ffzero_photonics.lab.client import ChipAuthError, ChipConnectionError, ChipStateLost, RemoteChip
 from ffzero_photonics.photonic.chip_config import ChipConfig, build_chip
-from ffzero_photonics.lab.protocol import auth_frame, decode, encode, encode_request
+from ffzero_photonics.lab.protocol import auth_frame, decode, encode_request
 from ffzero_photonics.lab.server import ChipServer
 from ffzero_photonics.photonic.chip import PhotonicChip
 from ffzero_photonics.trainer import Trainer, TrainConfig

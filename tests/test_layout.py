@@ -14,7 +14,7 @@ from ffzero_photonics.components import cells
 from ffzero_photonics.components.activation_cell import ffzero_eo_activation
 from ffzero_photonics.components.input_cells import ffzero_coherent_input
 from ffzero_photonics.errors import UserInputError
-from ffzero_photonics.layouts.extract import heater_positions, layout_netlist, pad_positions, waveguide_lengths
+from ffzero_photonics.layouts.extract import Islands, heater_positions, layout_netlist, pad_positions, waveguide_lengths
 from ffzero_photonics.layouts.floorplan import heater_positions_for, optical_links
 from ffzero_photonics.layouts.layers import HEATER_LABEL_LAYER, METAL_LAYER, PAD_LABEL_LAYER
 from ffzero_photonics.layouts.lvs import canonical_graph, check_electrical, compare_connectivity, unconnected_metal
@@ -435,3 +435,62 @@ def test_export_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="renderer crashed"):
         export_chip(build_mesh("clements", 4), None, tmp_path / "chip.gds")
     assert list(tmp_path.iterdir()) == [], "no half-written or temporary files"
+
+
+# ---------------------------------------------------------------- scale: metal look-ups, preview, progress
+
+
+def test_unconnected_metal_counts_the_pads_a_wire_shorts(mesh4):
+    """A strap between two pads is one island joining two pads; the clean mesh has none."""
+    clean = mesh4["clements"]
+    assert unconnected_metal(clean) == []
+    shorted = clean.dup()
+    pads = pad_positions(shorted)
+    xa, ya = pads["mzi_c0_r0_phi"]
+    xb = min((x for x, y in pads.values() if y == ya and x != xa), key=lambda x: abs(x - xa))  # its row neighbour
+    shorted.add_polygon([(xa, ya - 5), (xb, ya - 5), (xb, ya + 5), (xa, ya + 5)], layer=METAL_LAYER)
+    errors = unconnected_metal(shorted)
+    assert len(errors) == 1 and errors[0].endswith("joins 2 pads (a short)"), errors
+
+
+def test_islands_find_the_island_under_a_point_and_a_polygon():
+    """Point and polygon look-ups in the box tree: an L-shaped island, a separate bar, empty space."""
+    c = gf.Component()
+    c.add_polygon([(0, 0), (1000, 0), (1000, 10), (10, 10), (10, 1000), (0, 1000)], layer=METAL_LAYER)
+    c.add_polygon([(500, 500), (600, 500), (600, 510), (500, 510)], layer=METAL_LAYER)
+    islands = Islands(c, METAL_LAYER)
+    assert len(islands.polygons) == 2
+    l_shape = islands.at(5, 900)
+    bar = islands.at(550, 505)
+    assert l_shape is not None and bar is not None and l_shape != bar
+    assert islands.at(900, 5) == l_shape
+    assert islands.at(500, 300) is None  # inside the L's bounding box, off its metal
+    dbu = c.kcl.dbu
+    probe = kdb.Polygon(kdb.Box(round(590 / dbu), round(505 / dbu), round(700 / dbu), round(600 / dbu)))
+    assert islands.touching(probe) == {bar}
+
+
+def test_preview_draws_the_layout_in_its_colours(mesh4, tmp_path):
+    """The klayout-rendered preview holds the waveguide blue and the metal yellow, framed in µm."""
+    from matplotlib.image import imread
+
+    from ffzero_photonics.layouts.preview import render_png
+
+    path = render_png(mesh4["clements"], tmp_path / "m.png", title="mesh", dpi=60)
+    rgb = (imread(path)[..., :3] * 255).round().astype(int).reshape(-1, 3)
+    colours = {tuple(v) for v in rgb}
+    near = lambda target: any(sum(abs(a - b) for a, b in zip(v, target)) < 60 for v in colours)  # noqa: E731
+    assert near((0x1F, 0x77, 0xB4)) and near((0xF2, 0xC1, 0x4E))
+
+
+def test_progress_bars_wrap_long_loops_only_when_asked(capsys):
+    from ffzero_photonics.layouts.progress import progress_bars, steps
+
+    items = list(range(500))
+    with progress_bars(False):
+        assert steps(items, "x") is items
+    assert steps(items[:10], "x") == items[:10]  # short loops: no bar
+    with progress_bars(True):
+        wrapped = steps(items, "placing")
+        assert wrapped is not items and list(wrapped) == items
+    assert "placing" in capsys.readouterr().err

@@ -11,25 +11,8 @@ import pytest
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.photonic.chip import PhotonicChip
 from ffzero_photonics.photonic.chip_config import ChipConfig
-from ffzero_photonics.photonic.nonideal import (
-    EFFECTS,
-    LEVELS,
-    Crosstalk,
-    Detection,
-    Drift,
-    Drive,
-    Fabrication,
-    NonIdealConfig,
-    apply_crosstalk,
-    couplings_at_wavelength,
-    crosstalk_matrix,
-    draw_responsivity,
-    drive_phases,
-    effect_rng,
-    grid_heater_positions,
-    parse_preset,
-    severity_preset,
-)
+from ffzero_photonics.photonic.nonideal_config import EFFECTS, LEVELS, Crosstalk, Detection, Drift, Drive, Fabrication, NonIdealConfig, parse_preset, severity_preset
+from ffzero_photonics.photonic.effects import apply_crosstalk, couplings_at_wavelength, crosstalk_matrix, draw_responsivity, drive_phases, effect_rng, grid_heater_positions
 
 N = 16
 X = np.random.default_rng(7).random((6, N))

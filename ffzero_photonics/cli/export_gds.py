@@ -9,7 +9,7 @@ import click
 
 from ..errors import UserInputError
 from ..photonic.mesh_spec import TOPOLOGIES
-from ..photonic.nonideal import Drive
+from ..photonic.nonideal_config import Drive
 from .options import POSITIVE_FLOAT, POSITIVE_INT, NamedChoice, SuffixPath, existing_dir, existing_file, with_default
 
 LAYOUT_DEFAULTS = {"mesh": "clements", "ports": 8, "layers": 1}

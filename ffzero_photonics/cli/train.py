@@ -14,7 +14,7 @@ from ..method.estimators import DIRECTIONS, SCHEMES
 from ..method.losses import LOSSES
 from ..method.optim import OPTIMIZERS, SCHEDULES
 from ..method.prototypes import PROTOTYPE_KINDS
-from ..photonic.nonideal import DESIGN_WAVELENGTH_UM, parse_preset
+from ..photonic.nonideal_config import DESIGN_WAVELENGTH_UM, parse_preset
 from ..registry import OptionSpec, available_models
 from ..trainer import PARADIGM_DEFAULTS, PARADIGMS, TrainConfig, default_train
 from .options import (INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, DatasetName,

@@ -50,7 +50,7 @@ def verify(run_dir: str, gds: str, heaters: str | None, route_phases: str, tol: 
 def check_run_matches_config(run_dir: str, config_path: str) -> None:
     """UserInputError naming the first design setting where the run's chip differs from the config file."""
     from ..photonic.chip_config import ChipConfig
-    from ..photonic.nonideal import NonIdealConfig
+    from ..photonic.nonideal_config import NonIdealConfig
     from ..photonic.physical import PHYSICS_SECTIONS, Physics
     from ..runs import RUN_RECORD, read_run_record
 

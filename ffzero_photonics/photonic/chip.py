@@ -39,7 +39,7 @@ from .effects import (
 )
 from .forward import forward_powers
 from .nonideal_config import DESIGN_WAVELENGTH_UM, NonIdealConfig, as_config
-from .physical import PHYSICS_COVERS, Physics, PhysicalInstance, bounded_initial, check_physical, grid_positions
+from .physical import Physics, PhysicalInstance, bounded_initial, check_physical, grid_positions
 
 INITS = ("haar", "identity", "uniform")
 

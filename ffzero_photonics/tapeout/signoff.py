@@ -119,7 +119,7 @@ def parse_wavelengths(text: str) -> np.ndarray:
         if n > 1 and not stop > start:
             raise UserInputError(f"--wavelengths: {text!r} must go up (start < stop)")
         values = np.linspace(start, stop, n) if n > 1 else [start]
-    wl = np.asarray(values, dtype=float)
+    wl = np.round(np.asarray(values, dtype=float), 9)
     if not (wl.size and np.all(np.isfinite(wl)) and np.all(wl > 0)):
         raise UserInputError(f"--wavelengths: {text!r} holds a non-positive or non-finite wavelength")
     if np.any(np.abs(wl - WL0) > 0.5):
@@ -151,7 +151,7 @@ def _leaves(cell, trans) -> list[tuple[str, dict[str, tuple[float, float]], floa
 
 
 def _walk(leaves, start: tuple[float, float], cell_ports: dict[str, tuple[float, float]], skip: int | None = None):
-    """Follow waveguide pieces from ``start`` to an MMI port or a cell port: (length, ('mmi', index, port) | ('port', name))."""
+    """Follow waveguide pieces from ``start`` to an MMI port or a cell port: (length, ('mmi', index, port) | ('port', None, name))."""
     length, here, used = 0.0, start, {skip}
     for _ in range(len(leaves) + 1):
         for i, (kind, ports, span) in enumerate(leaves):
@@ -168,8 +168,8 @@ def _walk(leaves, start: tuple[float, float], cell_ports: dict[str, tuple[float,
             break
         else:
             port = next((n for n, p in cell_ports.items() if math.dist(p, here) < _TOL_UM and p != start), None)
-            return length, ("port", port)
-    raise ValueError(f"waveguide walk from {start} does not end")
+            return length, ("port", None, port)
+    raise UserInputError(f"layout: the waveguide from {start} inside a drawn cell does not end")
 
 
 def _mzi_paths(cell) -> dict[str, float]:
@@ -178,28 +178,26 @@ def _mzi_paths(cell) -> dict[str, float]:
     in_up, (kind_u, a, a_up) = _walk(leaves, ports["o2"], ports)
     in_lo, (kind_l, a2, a_lo) = _walk(leaves, ports["o1"], ports)
     if kind_u != "mmi" or kind_l != "mmi" or a != a2:
-        raise ValueError(f"drawn MZI {cell.name}: its inputs o1/o2 do not reach one MMI")
-    span_in = leaves[a][2]
-    arm_up, (_, b, b_up) = _walk(leaves, leaves[a][1][_BAR[a_up]], ports, skip=a)
-    arm_lo, (_, b2, b_lo) = _walk(leaves, leaves[a][1][_BAR[a_lo]], ports, skip=a)
-    if b != b2:
-        raise ValueError(f"drawn MZI {cell.name}: its two arms do not meet at one MMI")
-    span_out = leaves[b][2]
+        raise UserInputError(f"layout: the inputs o1/o2 of drawn MZI cell {cell.name} do not reach one MMI")
+    arm_up, (kind_u, b, b_up) = _walk(leaves, leaves[a][1][_BAR[a_up]], ports, skip=a)
+    arm_lo, (kind_l, b2, b_lo) = _walk(leaves, leaves[a][1][_BAR[a_lo]], ports, skip=a)
+    if kind_u != "mmi" or kind_l != "mmi" or b != b2:
+        raise UserInputError(f"layout: the two arms of drawn MZI cell {cell.name} do not meet at one MMI")
     out_up, end_up = _walk(leaves, leaves[b][1][_BAR[b_up]], ports, skip=b)
     out_lo, end_lo = _walk(leaves, leaves[b][1][_BAR[b_lo]], ports, skip=b)
-    if end_up != ("port", "o3") or end_lo != ("port", "o4"):
-        raise ValueError(f"drawn MZI {cell.name}: its outputs do not reach o3 / o4 ({end_up}, {end_lo})")
-    common = (span_in + span_out) / 2  # the MMIs' own spans, taken as strip waveguide on both arms
-    return {"in_up": in_up, "in_lo": in_lo, "arm_up": arm_up + 2 * common, "arm_lo": arm_lo + 2 * common,
-            "out_up": out_up, "out_lo": out_lo}
+    if end_up[2] != "o3" or end_lo[2] != "o4":
+        raise UserInputError(f"layout: the outputs of drawn MZI cell {cell.name} do not reach o3 / o4")
+    mmis = leaves[a][2] + leaves[b][2]  # the MMIs' own spans, taken as strip waveguide on both arms
+    return {"in_up": in_up, "in_lo": in_lo, "arm_up": arm_up + mmis, "arm_lo": arm_lo + mmis, "out_up": out_up,
+            "out_lo": out_lo}
 
 
 def _heater_paths(cell) -> dict[str, float]:
     leaves = _leaves(cell, gf.kdb.DCplxTrans())
     ports = {p.name: (p.x, p.y) for p in cell.ports if p.name in ("o1", "o2")}
     through, end = _walk(leaves, ports["o1"], ports)
-    if end != ("port", "o2"):
-        raise ValueError(f"drawn screen heater {cell.name}: o1 does not reach o2 ({end})")
+    if end[2] != "o2":
+        raise UserInputError(f"layout: o1 of drawn screen heater cell {cell.name} does not reach its o2")
     return {"through": through}
 
 
@@ -284,9 +282,9 @@ def layer_unitary(spec: MeshSpec, params, paths: LayerPaths, wl: float, corner: 
     return CompiledMesh(spec, route_phase=route, **kwargs).unitary(scaled)
 
 
-def path_compensated_params(spec: MeshSpec, params, paths: LayerPaths, wl: float = WL0) -> np.ndarray:
-    """Heater phases that make the drawn layer (routes AND cell paths) realise ``params`` at ``wl`` (nominal corner)."""
-    route, theta_offset = _path_phases(paths, spec, wl, _corner_dneff(Corner("nominal"), paths, 0))
+def path_compensated_params(spec: MeshSpec, params, paths: LayerPaths) -> np.ndarray:
+    """Heater phases that make the drawn layer (routes AND cell paths) realise ``params`` at the design wl and index."""
+    route, theta_offset = _path_phases(paths, spec, WL0, _corner_dneff(Corner("nominal"), paths, 0))
     out = np.asarray(params, dtype=float).copy()
     out[0 : 2 * spec.n_mzis : 2] -= theta_offset
     return compensate_route_phases(spec, out, route)

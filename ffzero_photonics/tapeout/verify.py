@@ -214,7 +214,7 @@ def verify_run(
     design = list(model.specs) if extraction.prefixed else model.specs[0]
     if not extraction.prefixed and model.n_layers > 1:
         errors.append(f"layout: unprefixed heater names (a single mesh) but the run has {model.n_layers} layers")
-    errors += [f"optical: {e}" for e in compare_connectivity(extraction.component, design) if f"optical: {e}" not in errors]
+    errors += [f"optical: {e}" for e in compare_connectivity(extraction.component, design, netlist=extraction.netlist) if f"optical: {e}" not in errors]
     errors += [f"electrical: {e}" for e in check_electrical(extraction.component, layer=METAL_LAYER)]
     errors += [f"electrical: {e}" for e in unconnected_metal(extraction.component, layer=METAL_LAYER)]
     if len(extraction.layers) == model.n_layers:

@@ -9,7 +9,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure  # no pyplot: the user's backend and open figures stay untouched
 
-from ...photonic.nonideal import DESIGN_WAVELENGTH_UM
+from ...photonic.nonideal_config import DESIGN_WAVELENGTH_UM
 from .plan import GRID_METHODS, StudyPlan, method_labels
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import UserInputError
 from ...photonic.chip_config import ChipConfig
-from ...photonic.nonideal import LEVELS, severity_preset
+from ...photonic.nonideal_config import LEVELS, severity_preset
 from ...photonic.nonideal_config import physical_preset
 from ...registry import get_model
 from ...trainer import PARADIGM_DEFAULTS

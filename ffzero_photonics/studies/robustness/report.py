@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ...photonic.nonideal import PRESET_VALUES, EnergyModel
+from ...photonic.nonideal_config import PRESET_VALUES
+
+from ...photonic.effects import EnergyModel
 from ...photonic.nonideal_config import PHYSICAL_PRESET_VALUES
 from . import figures
 from .plan import GRID_METHODS, IDEAL, StudyPlan, method_labels
@@ -230,7 +232,8 @@ def _mc_tables(plan: StudyPlan, mc: list[dict], retrain: list[dict], wl: list[di
 def _findings(plan, summ, ideal, multi, mc_head, abl) -> list[str]:
     f = []
     hw = f"ε={plan.hw_eps:g}"
-    f.append(f"Ideal chip: offline BP+AD {100 * ideal['offline'][0]:.1f}%, in-situ FFzero {100 * ideal['ffzero'][0]:.1f}% "
+    chip = "Baseline chip (the CHIP.toml as given)" if plan.physical else "Ideal chip"
+    f.append(f"{chip}: offline BP+AD {100 * ideal['offline'][0]:.1f}%, in-situ FFzero {100 * ideal['ffzero'][0]:.1f}% "
              f"(ε={plan.eps:g}) / {100 * ideal['ffzero-hw'][0]:.1f}% ({hw}) after {plan.epochs} epochs.")
     for lv in plan.levels:
         rows = []

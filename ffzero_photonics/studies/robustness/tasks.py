@@ -17,7 +17,7 @@ from ...blackbox import ForwardingBlackBox
 from ...data import load_dataset
 from ...photonic.chip import PhotonicChip
 from ...photonic.chip_config import ChipConfig
-from ...photonic.nonideal import NonIdealConfig, severity_preset
+from ...photonic.nonideal_config import NonIdealConfig, severity_preset
 from ...photonic.nonideal_config import physical_preset
 from ...registry import build_model
 from ...trainer import TrainConfig, Trainer, default_train
