@@ -44,7 +44,7 @@ _ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg", "FFZERO_
 
 
 def _run(code: str, *args: str) -> tuple[dict, str]:
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=_ENV)
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=_ENV, check=False)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"{args[:2]} failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")

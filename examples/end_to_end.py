@@ -4,10 +4,11 @@
     python examples/end_to_end.py --out /tmp/e2e --epochs 20
 
 Steps: (1) train a photonic run (``runs.train_run``), (2) export its layout
-and heater drive table (``tapeout.export_chip``), (3) verify that the
+and heater drive table (``tapeout.export_run``), (3) verify that the
 GDS, driven by that table, computes what was trained (``tapeout.verify_run``),
-the heater table being compensated for the routed waveguides' phases, (4) show
-that the uncompensated trained phases fail on the routed chip. Re-running with the same ``--out``
+the heater table being compensated for the phases of the routed waveguides and of every drawn
+cell's own waveguides (an MZI's leads, arms and fans), (4) show that the uncompensated trained
+phases fail on the drawn chip. Re-running with the same ``--out``
 resumes the finished run instead of training again.
 """
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     exported, _ = export_run(run_dir, out / "chip.gds")
     print(f"[2] wrote {exported.gds_path} ({exported.n_heaters} heaters, {exported.n_pads} pads) and "
-          f"{exported.csv_path.name} (phases compensated for the routed waveguides)")
+          f"{exported.csv_path.name} (phases compensated for the routes and the cells' own waveguides)")
 
     report = verify_run(run_dir, exported.gds_path)
     print("[3] " + report.text().replace("\n", "\n    "))
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     _, _, chip, _ = load_run(run_dir)
     raw = export_chip(list(chip.specs), [chip.get_params(l) for l in range(chip.n_layers)], out / "chip_raw.gds")
     plain = verify_run(run_dir, raw.gds_path)
-    print(f"[4] the trained phases written as they are would give {plain.layout_accuracy_routes:.4f} on the routed chip "
+    print(f"[4] the trained phases written as they are would give {plain.layout_accuracy_routes:.4f} on the drawn chip "
           f"(max deviation {max(plain.deviation_routes):.2f}) -> {'PASS' if plain.passed else 'FAIL'}, as it should")
 
     print(f"verified test accuracy {report.layout_accuracy_routes:.4f} (trained {report.trained_accuracy:.4f}); "

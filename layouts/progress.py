@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
-from typing import Iterable, Iterator, TypeVar
+from typing import TypeVar
 
 from tqdm.auto import tqdm
 

@@ -479,7 +479,7 @@ def test_preview_draws_the_layout_in_its_colours(mesh4, tmp_path):
     path = render_png(mesh4["clements"], tmp_path / "m.png", title="mesh", dpi=60)
     rgb = (imread(path)[..., :3] * 255).round().astype(int).reshape(-1, 3)
     colours = {tuple(v) for v in rgb}
-    near = lambda target: any(sum(abs(a - b) for a, b in zip(v, target)) < 60 for v in colours)  # noqa: E731
+    near = lambda target: any(sum(abs(a - b) for a, b in zip(v, target)) < 60 for v in colours)
     assert near((0x1F, 0x77, 0xB4)) and near((0xF2, 0xC1, 0x4E))
 
 

@@ -291,6 +291,8 @@ def test_raw_table_fails_on_the_routed_chip_and_export_run_compensates(trained, 
     assert report.passed, report.text()
     assert max(report.deviation_routes) < 1e-9
     assert report.layout_accuracy_routes == pytest.approx(metrics["test_accuracy"])
+    uncompensated, compensated = export_run(run, tmp_path / "raw.gds", compensate_routes=False)  # --raw-phases
+    assert not compensated and not verify_run(run, uncompensated.gds_path).passed
 
 
 def test_drawn_activation_cells_are_simulated_against_the_runs_activation(trained, tmp_path):
@@ -315,7 +317,10 @@ def test_drawn_activation_cells_are_simulated_against_the_runs_activation(traine
     assert any(e.startswith("activation: drawn cell L0_tap_p0 (tap_fraction 0.3)") for e in report.errors), report.errors
 
 
-def test_route_compensated_table_verifies_with_route_phases(trained, tmp_path):
+def test_only_a_table_compensated_for_routes_and_cell_paths_verifies(trained, tmp_path):
+    """A table compensated for the routes alone fails: the drawn cells' own waveguides (~710 µm per MZI) count too."""
+    from ffzero_photonics.tapeout.export import layout_params
+
     run, gds, model, _ = trained
     extraction = extract_layout(gds, n_layers=2)
     lengths = layout_route_lengths(extraction, model.specs)
@@ -325,8 +330,13 @@ def test_route_compensated_table_verifies_with_route_phases(trained, tmp_path):
         compensate_route_phases(s, model.get_params(l), route_phases_from_lengths(lengths[l], s)[0])
         for l, s in enumerate(model.specs)
     ]
+    routes_only = tmp_path / "routes_only.gds"
+    export_chip(list(model.specs), fixed, routes_only)
+    report = verify_run(run, routes_only, route_phases="include")
+    assert not report.passed and min(report.deviation_routes) > 1e-2
+
     comp = tmp_path / "comp.gds"
-    export_chip(list(model.specs), fixed, comp)
+    export_chip(list(model.specs), layout_params(model.specs, [model.get_params(l) for l in range(2)]), comp)
     report = verify_run(run, comp, route_phases="include")
     assert report.passed, report.text()
     assert max(report.deviation_routes) < 1e-9

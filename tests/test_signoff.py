@@ -10,23 +10,21 @@ import pytest
 
 from ffzero_photonics.components import cells
 from ffzero_photonics.errors import UserInputError
-from ffzero_photonics.layouts.extract import extract_layout
+from ffzero_photonics.layouts.extract import extract_layout, layout_route_lengths
 from ffzero_photonics.layouts.layers import ensure_pdk
 from ffzero_photonics.layouts.readback import read_gds
-from ffzero_photonics.photonic.compiled import CompiledMesh
+from ffzero_photonics.photonic.compiled import CompiledMesh, compensate_route_phases, route_phases_from_lengths
 from ffzero_photonics.photonic.mesh_spec import clements
 from ffzero_photonics.runs import RunSpec, load_run, train_run
 from ffzero_photonics.tapeout import export_chip, export_run, verify_run
 from ffzero_photonics.tapeout.drive import heater_drive
 from ffzero_photonics.tapeout.heater_table import read_heater_table
+from ffzero_photonics.tapeout.paths import cell_paths, layer_paths
 from ffzero_photonics.tapeout.signoff import (
     DEFAULT_CORNERS,
     Corner,
-    cell_paths,
-    drawn_layout_params,
     drive_params,
     fidelity,
-    layer_paths,
     layer_unitary,
     parse_wavelengths,
     signoff_run,
@@ -39,7 +37,8 @@ DETUNED = 1.55 + 1e-3 * np.array([0.0, 0.05, 0.1, 1.0])
 
 @pytest.fixture(scope="module")
 def chips(tmp_path_factory):
-    """A 1-layer N=4 Clements run on iris, exported route-compensated (export_run) and drawn-path-compensated."""
+    """A 1-layer N=4 Clements run on iris: (run, its export_run GDS (routes AND cell paths compensated), a GDS whose
+    table compensates the routes only)."""
     root = tmp_path_factory.mktemp("signoff")
     run = root / "run"
     spec = RunSpec(model="photonic", model_options={"ports": 4, "layers": 1}, dataset="iris",
@@ -48,27 +47,33 @@ def chips(tmp_path_factory):
     _, _, model, _ = load_run(run)
     (root / "routes").mkdir()
     (root / "drawn").mkdir()
-    routes, _ = export_run(run, root / "routes" / "chip.gds")
+    drawn, compensated = export_run(run, root / "drawn" / "chip.gds")
     spec = model.specs[0]
-    params = drawn_layout_params([spec], [model.get_params(0)])[0]
-    drawn = export_chip(spec, params, root / "drawn" / "chip.gds")
+    lengths = layout_route_lengths(extract_layout(drawn.gds_path, n_layers=1), [spec])[0]
+    params = compensate_route_phases(spec, model.get_params(0), route_phases_from_lengths(lengths, spec)[0])
+    routes = export_chip(spec, params, root / "routes" / "chip.gds")
+    assert compensated
     return run, routes.gds_path, drawn.gds_path
 
 
-def test_without_cell_paths_signoff_is_verify(chips):
-    run, gds, _ = chips
+def test_the_exported_chip_verifies_and_signs_off_with_its_cell_paths(chips):
+    run, _, gds = chips
     verified = verify_run(run, gds)
-    report = signoff_run(run, gds, [1.55], include_cells=False)
+    report = signoff_run(run, gds, [1.55])
     assert verified.passed, verified.text()
-    assert max(report.infidelity["nominal"][0]) < 1e-12
+    assert max(verified.deviation_routes) < 1e-9 and max(report.infidelity["nominal"][0]) < 1e-12
     assert report.accuracy["nominal"][0] == verified.layout_accuracy_routes == report.trained_accuracy
 
 
 def test_route_only_table_is_wrong_once_the_cells_own_waveguides_are_simulated(chips):
     run, gds, _ = chips
     report = signoff_run(run, gds, [1.55])
-    assert max(report.infidelity["nominal"][0]) > 1e-2  # export_run compensates routes, not the ~700 µm through each MZI
+    assert max(report.infidelity["nominal"][0]) > 1e-2  # the ~700 µm through each MZI are not compensated
     assert report.cell_paths_um["arm_up"] > 300 and report.cell_paths_um["in_up"] > 200
+    assert max(signoff_run(run, gds, [1.55], include_cells=False).infidelity["nominal"][0]) < 1e-12
+    verified = verify_run(run, gds)
+    assert not verified.passed and max(verified.deviation_routes) > 1e-2
+    assert any("compensated for route and cell-path phases" in e for e in verified.errors), verified.errors
 
 
 def test_drawn_compensation_is_exact_at_design_and_degrades_with_detuning_and_corners(chips):
@@ -125,10 +130,12 @@ def test_a_drawn_arm_length_change_shows_up(chips, tmp_path):
     assert paths["mzi_c1_r1"]["arm_lo"] - paths["mzi_c1_r1"]["arm_up"] == pytest.approx(0.2, abs=1e-3)
     assert paths["mzi_c0_r0"]["arm_lo"] == paths["mzi_c0_r0"]["arm_up"]
     drive, _ = heater_drive(after, read_heater_table(tmp_path / "chip_heaters.csv"))
-    np.testing.assert_allclose(simulate_layer(after, 0, drive, routes=True),  # the circuit verify simulates cannot see it
+    np.testing.assert_allclose(simulate_layer(after, 0, drive, routes=True),  # a route-only circuit cannot see it
                                simulate_layer(before, 0, drive, routes=True), atol=1e-12)
-    assert signoff_run(run, gds, [1.55]).infidelity["nominal"][0][0] < 1e-12
     assert signoff_run(run, changed, [1.55]).infidelity["nominal"][0][0] > 1e-2
+    report = verify_run(run, changed)
+    assert not report.passed and report.deviation_routes[0] > 1e-2
+    assert any(e.startswith("layer 0: max |U_layout - U_trained|") for e in report.errors), report.errors
 
 
 def test_fidelity_ignores_global_phase_and_common_loss():

@@ -35,7 +35,7 @@ HEATERS = Drive()  # heater calibration defaults: the design's [nonideal.drive] 
               help=with_default("heater resistance (ohm)", f"{HEATERS.resistance_ohm:g}, or the config's or "
                                 "physical run's"))
 @click.option("--raw-phases", is_flag=True,
-              help="write the trained phases as they are (no compensation of routed waveguide phases)")
+              help="write the trained phases as they are (no compensation of route and cell-path phases)")
 def export_gds(run_dir: str | None, config_path: str | None, mesh: str | None, ports: int | None, layers: int | None,
                out: str, p_pi_mw: float | None, resistance_ohm: float | None, raw_phases: bool) -> int:
     """Write OUT (GDS), OUT_heaters.csv and OUT.png."""
@@ -54,7 +54,7 @@ def export_gds(run_dir: str | None, config_path: str | None, mesh: str | None, p
 
         result, compensated = export_run(run_dir, out_path, compensate_routes=not raw_phases, **given)
         if compensated:
-            click.echo("heater phases compensate the routed waveguides' phases (verify with `ffzero verify`)")
+            click.echo("heater phases compensate the routed waveguides' and the cells' own waveguides' phases (verify with `ffzero verify`)")
     else:
         from ..photonic.mesh_spec import build_mesh
         from ..tapeout import export_chip

@@ -23,7 +23,7 @@ DATA_SIZED = ("seed", "n_features", "image_shape")  # set by the run's data and 
 @click.option("--heaters", type=existing_file(), default=None,
               help="heater table CSV  [default: <gds stem>_heaters.csv beside the GDS]")
 @click.option("--route-phases", type=NamedChoice("route-phases mode", ("auto", "include", "exclude")), default="auto",
-              help="include the routed waveguides' phases in the pass criterion (auto = include; exclude checks "
+              help="include the routed waveguides' and the cells' own waveguides' phases in the pass criterion (auto = include; exclude checks "
                    "the route-free circuit: wiring and connectivity only)")
 @click.option("--tol", type=POSITIVE_FLOAT, default=1e-6, help="largest allowed |U_layout - U_trained|")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,

@@ -1,6 +1,6 @@
 """Tape-out: a mesh, chip or trained run to GDS + heater table + preview, and the post-layout check of such a bundle.
 
-``export`` writes the bundle (route-compensated phases for a trained run),
+``export`` writes the bundle (phases compensated for routes and cell paths, :mod:`.paths`, for a trained run),
 ``heater_table`` reads and writes the heater CSV, ``verify`` drives the
 extracted layout from the table, simulates it and reports against the run.
 """

@@ -1,10 +1,10 @@
 """Tape-out bundle of a mesh, a chip or a trained run: GDS, heater drive table (CSV) and a PNG preview.
 
-The routed waveguides between MZI columns have unequal lengths; for a trained
-run their phases are absorbed exactly by the phi heaters and the output screen
-(``compiled.compensate_route_phases``), so the exported table drives the real
-layout, not an idealized route-free one. All files are written to temporaries
-and renamed only when every one of them succeeded.
+The routed waveguides between MZI columns have unequal lengths and every drawn cell has its own
+(~710 µm through an MZI: leads, arms, fans); for a trained run their phases are absorbed exactly by the
+theta and phi heaters and the output screen (:mod:`.paths`), so the exported table drives the drawn
+layout, not an idealized path-free one. All files are written to temporaries and renamed only when every one
+of them succeeded.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from typing import Sequence
 import numpy as np
 
 from ffzero_photonics.errors import UserInputError
-from ffzero_photonics.layouts.extract import extract_layout, layout_route_lengths, pad_positions
+from ffzero_photonics.layouts.extract import extract_layout, pad_positions
 from ffzero_photonics.layouts.mesh_layout import chip_layout, mesh_layout
 from ffzero_photonics.layouts.preview import render_png
-from ffzero_photonics.photonic.compiled import compensate_route_phases, route_phases_from_lengths
 from ffzero_photonics.photonic.mesh_spec import MeshSpec
 from ffzero_photonics.runs import load_run
 from ffzero_photonics.tapeout.drawn_cells import run_activations
 from ffzero_photonics.tapeout.heater_table import heater_rows, write_heater_table
+from ffzero_photonics.tapeout.paths import compensated_params
 
 __all__ = ["ExportResult", "export_chip", "export_run", "layout_params"]
 
@@ -143,15 +143,15 @@ def _describe(specs: list[MeshSpec]) -> str:
     return f"{len(specs)} layer{'s' if len(specs) > 1 else ''} ({layers})"
 
 
-def layout_params(specs: Sequence[MeshSpec], params, **layout_kwargs) -> list[np.ndarray]:
-    """Per-layer heater phases compensated for the route phases of the layout that :func:`export_chip` draws."""
+def layout_params(specs: Sequence[MeshSpec], params, *, trained_routes=None, **layout_kwargs) -> list[np.ndarray]:
+    """Per-layer heater phases compensated for the routes AND cell paths of the layout :func:`export_chip` draws.
+
+    ``trained_routes``: a chip trained with its route lengths (one (C + 1, N) array per layer) has those in ``params``.
+    """
     specs = list(specs)
     component = chip_layout(specs, **layout_kwargs) if len(specs) > 1 else mesh_layout(specs[0], **layout_kwargs)
-    lengths = layout_route_lengths(extract_layout(component, n_layers=len(specs)), specs)
-    return [
-        compensate_route_phases(s, p, route_phases_from_lengths(length, s)[0])
-        for s, p, length in zip(specs, params, lengths)
-    ]
+    return compensated_params(extract_layout(component, n_layers=len(specs)), specs, params,
+                              trained_routes=trained_routes)
 
 
 def export_run(
@@ -164,8 +164,8 @@ def export_run(
 ) -> tuple[ExportResult, bool]:
     """Write the GDS, heater table and preview of a trained photonic run; returns (ExportResult, compensated).
 
-    The phases are route-compensated unless ``compensate_routes`` is False or
-    the chip was trained with its route lengths (then they are already the layout's). A
+    The phases are compensated for the drawn routes and cells' own waveguides unless ``compensate_routes`` is False
+    (a chip trained with its route lengths has those already: only the cells' paths are compensated). A
     multi-layer chip's activation cells tap the run's activation alpha. The heaters' P_pi and resistance default
     to 20 mW and 1 kOhm; a physical run's are its [heaters] table's and its drives stay in their bounded range.
     """
@@ -176,14 +176,13 @@ def export_run(
     specs = list(model.specs)
     params = [model.get_params(l) for l in range(model.n_layers)]
     layout = {"tap_fraction": float(run_activations(model)[0].alpha)} if len(specs) > 1 else {}
-    compensated = compensate_routes and getattr(model, "route_lengths", None) is None
-    if compensated:
-        params = layout_params(specs, params, **layout)
+    if compensate_routes:
+        params = layout_params(specs, params, trained_routes=getattr(model, "route_lengths", None), **layout)
     result = export_chip(
         specs if len(specs) > 1 else specs[0], params if len(params) > 1 else params[0], Path(out_path),
         **heaters, **layout,
     )
-    return result, compensated
+    return result, compensate_routes
 
 
 def _run_heaters(model, p_pi_mW: float | None, resistance_ohm: float | None) -> dict:

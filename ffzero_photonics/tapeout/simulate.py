@@ -3,7 +3,7 @@
 Trusted from the design: the device models (a heater MZI is the ideal MZI
 T(theta, phi) of ``components.models.mzi``, a screen heater e^{i phase}, a
 route a waveguide of neff/ng). The propagation phase inside element cells is
-modelled only when ``cell_paths`` (``signoff.cell_paths``: each cell's drawn leads and arms) is given:
+modelled only when ``cell_paths`` (``paths.cell_paths``: each cell's drawn leads and arms) is given:
 an MZI is then drawn as its MMIs, heaters and waveguides, a screen heater as heater + waveguide.
 """
 
@@ -114,7 +114,7 @@ def simulate_layer(
 ) -> np.ndarray:
     """U[out, in] (N, N) of one extracted layer, by sax in float64, at the driven phases; routes at their length or at 0.
 
-    ``cell_paths`` (instance -> drawn internal lengths, ``signoff.cell_paths``) adds each cell's own waveguides.
+    ``cell_paths`` (instance -> drawn internal lengths, ``paths.cell_paths``) adds each cell's own waveguides.
     """
     netlist, canon, lengths = layer_netlist(extraction, layer, cell_paths)
     settings: dict[str, dict] = {}

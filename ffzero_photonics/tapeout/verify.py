@@ -16,12 +16,11 @@ mesh's budget loss, the per-layer activations, the coherent input; no heater spr
 The drawn EO activation cells are simulated with their model at the run's activation law (:mod:`.drawn_cells`); every metal island
 must join one pad to a device contact (``lvs.unconnected_metal``).
 
-Route phases: unequal routes put a phase on every (column, port), exactly
-absorbable by the phi heaters and the screen (``photonic.compiled.compensate_route_phases``).
-``route_phases="include"`` (the default ``"auto"``; tables from ``tapeout.export_run``
-are route-compensated) makes the routed circuit the pass criterion;
-``"exclude"`` checks the route-free circuit (connectivity and wiring) and
-reports the deviation the routes would add.
+Path phases: unequal routes and each drawn cell's own waveguides (an MZI's leads, arms and fans,
+``paths.cell_paths``) put a phase on every (column, port) and MZI, exactly absorbable by the heaters
+(:mod:`.paths`). ``route_phases="include"`` (the default ``"auto"``; tables from ``tapeout.export_run``
+are compensated for both) makes the drawn circuit, routes AND cell paths, the pass criterion;
+``"exclude"`` checks the path-free circuit (connectivity and wiring) and reports the deviation the paths would add.
 """
 
 from __future__ import annotations
@@ -36,15 +35,15 @@ import numpy as np
 
 from ffzero_photonics.blackbox import QueryCounter, check_inputs
 from ffzero_photonics.errors import UserInputError
-from ffzero_photonics.layouts.extract import extract_layout, layout_route_lengths
+from ffzero_photonics.layouts.extract import extract_layout
 from ffzero_photonics.layouts.layers import METAL_LAYER
 from ffzero_photonics.layouts.lvs import check_electrical, compare_connectivity, unconnected_metal
-from ffzero_photonics.photonic.compiled import compensate_route_phases, route_phases_from_lengths
 from ffzero_photonics.photonic.forward import forward_powers
 from ffzero_photonics.runs import CHECKPOINT, load_run
 from ffzero_photonics.tapeout.drawn_cells import drawn_cell_errors, run_activations
 from ffzero_photonics.tapeout.drive import heater_drive
 from ffzero_photonics.tapeout.heater_table import read_heater_table, table_consistency
+from ffzero_photonics.tapeout.paths import cell_paths, compensated_params
 from ffzero_photonics.tapeout.simulate import simulate_layer
 
 __all__ = ["ROUTE_MODES", "LayoutNetwork", "VerifyReport", "verify_run"]
@@ -125,17 +124,18 @@ class VerifyReport:
 
     def text(self, max_lines: int = 12) -> str:
         """Short human-readable report (what ``ffzero verify`` prints)."""
-        basis = "route phases included" if self.route_phases == "include" else "route phases excluded"
+        basis = "route and cell-path phases " + ("included" if self.route_phases == "include" else "excluded")
         lines = [
             f"verify {self.run_dir} against {self.gds_path} (heater table {self.heater_csv})",
             f"layout: {self.extracted}",
         ]
         common = " (up to a common phase)" if self.route_phases != "include" else ""
         for l, (d, dr) in enumerate(zip(self.deviation, self.deviation_routes)):
-            lines.append(f"layer {l}: max |U_layout - U_trained| = {d:.3g} without route phases, {dr:.3g} with them{common}")
+            lines.append(f"layer {l}: max |U_layout - U_trained| = {d:.3g} without route and cell-path phases, "
+                         f"{dr:.3g} with them{common}")
         lines.append(
             f"test accuracy: trained {self.trained_accuracy:.4f} | layout {self.layout_accuracy:.4f} | "
-            f"layout with route phases {self.layout_accuracy_routes:.4f}"
+            f"layout with route and cell-path phases {self.layout_accuracy_routes:.4f}"
         )
         for kind, items in (("warning", self.warnings), ("error", self.errors)):
             for msg in items[:max_lines]:
@@ -161,6 +161,13 @@ def _deviation(u: np.ndarray, ref: np.ndarray, *, common_phase: bool) -> float:
     return float(np.max(np.abs(u - ref)))
 
 
+def _has_design_cells(paths: dict, specs, prefixed: bool) -> bool:
+    """Whether every MZI and screen heater of the design is drawn under its name (else connectivity errors say what is not)."""
+    names = [f"L{l}_" * prefixed + m.name for l, s in enumerate(specs) for m in s.mzis]
+    names += [f"L{l}_" * prefixed + f"screen_p{k}" for l, s in enumerate(specs) for k in range(s.n_ports)]
+    return all(name in paths for name in names)
+
+
 def verify_run(
     run_dir: str | Path,
     gds_path: str | Path,
@@ -176,10 +183,10 @@ def verify_run(
     """Verify that ``gds_path`` driven by its heater table computes what the photonic run in ``run_dir`` trained.
 
     ``heater_csv`` defaults to ``<gds stem>_heaters.csv`` beside the GDS.
-    ``route_phases``: ``"exclude"`` compares the route-free layout circuit
-    (connectivity and heater wiring) and reports what the routes add;
-    ``"include"`` compares the routed circuit, the one the fabricated chip computes (``"auto"``, the
-    default, means include: tables from ``tapeout.export_run`` are route-compensated).
+    ``route_phases``: ``"exclude"`` compares the path-free layout circuit
+    (connectivity and heater wiring) and reports what the routes and cell paths add;
+    ``"include"`` compares the drawn circuit with its routes AND cells' own waveguides, the one the fabricated
+    chip computes (``"auto"``, the default, means include: tables from ``tapeout.export_run`` compensate both).
     Fails when any extraction, wiring or table check fails or a layer deviates by more than ``tol``.
     """
     timings: dict[str, float] = {}
@@ -226,12 +233,18 @@ def verify_run(
     errors += table_consistency(rows)
     n_checked = model.n_layers if extraction.prefixed else 1
     expected_params = [reference.get_params(l) for l in range(n_checked)]
-    if include and len(extraction.layers) >= n_checked:
-        lengths = layout_route_lengths(extraction, model.specs[:n_checked])
-        expected_params = [
-            compensate_route_phases(s, p, route_phases_from_lengths(length, s, wl=wl, neff=neff, ng=ng)[0])
-            for s, p, length in zip(model.specs, expected_params, lengths)
-        ]
+    n = model.specs[0].n_ports
+    structural = len(extraction.layers) == model.n_layers and extraction.n_ports == n
+    paths = None
+    if structural:
+        try:
+            paths = cell_paths(extraction)
+        except UserInputError as e:
+            errors.append(str(e))
+            structural = False
+    if include and structural and _has_design_cells(paths, model.specs[:n_checked], extraction.prefixed):
+        expected_params = compensated_params(extraction, model.specs[:n_checked], expected_params,
+                                             trained_routes=getattr(model, "route_lengths", None), wl=wl, neff=neff, ng=ng)
     trained = {}
     for l in range(n_checked):
         for name, value in zip(model.layer_info(l).param_names, expected_params[l]):
@@ -239,7 +252,7 @@ def verify_run(
     unknown = sorted({r.heater for r in rows} - set(trained))
     if unknown:
         errors.append(f"heater table: rows for heaters the run does not have: {unknown[:8]}{' ...' if len(unknown) > 8 else ''}")
-    needs = "the routed layout needs (trained phases compensated for route phases)" if include else "the run trained"
+    needs = "the drawn layout needs (trained phases compensated for route and cell-path phases)" if include else "the run trained"
     wrong = [r for r in rows if r.heater in trained and _phase_distance(r.phase, trained[r.heater]) > 1e-9]
     for r in wrong[:8]:
         errors.append(f"heater table: {r.heater} is set to {r.phase:.6f} rad, {needs} {trained[r.heater] % (2 * math.pi):.6f} rad")
@@ -247,8 +260,6 @@ def verify_run(
         errors.append(f"heater table: {len(wrong) - 8} more heaters differ (export with `ffzero export-gds --from RUN`)")
 
     t = time.perf_counter()
-    n = model.specs[0].n_ports
-    structural = len(extraction.layers) == model.n_layers and extraction.n_ports == n
     u_ref = [reference.unitary(l) for l in range(model.n_layers)]
     deviation, deviation_routes, u_plain, u_routed = [], [], [], []
     for l in range(model.n_layers):
@@ -258,7 +269,7 @@ def verify_run(
             continue
         kw = dict(wl=wl, neff=neff, ng=ng, loss_dB_cm=loss_dB_cm)
         u_plain.append(simulate_layer(extraction, l, drive, routes=False, **kw))
-        u_routed.append(simulate_layer(extraction, l, drive, routes=True, **kw))
+        u_routed.append(simulate_layer(extraction, l, drive, routes=True, cell_paths=paths, **kw))
         deviation.append(_deviation(u_plain[-1], u_ref[l], common_phase=False))
         deviation_routes.append(_deviation(u_routed[-1], u_ref[l], common_phase=not include))
     timings["simulate_s"] = time.perf_counter() - t
@@ -273,13 +284,14 @@ def verify_run(
         d = deviation_routes[l] if include else deviation[l]
         if not d <= tol:
             errors.append(
-                f"layer {l}: max |U_layout - U_trained| = {d:.3g} {'with' if include else 'without'} route phases exceeds {tol:g}"
+                f"layer {l}: max |U_layout - U_trained| = {d:.3g} {'with' if include else 'without'} route and cell-path "
+                f"phases exceeds {tol:g}"
             )
         elif not include and deviation_routes[l] > tol:
             spread = extraction.layers[l].route_lengths()
             warnings.append(
-                f"layer {l}: unequal routes ({min(spread):.1f}-{max(spread):.1f} µm) add a phase error of "
-                f"max {deviation_routes[l]:.3g} to U; compensate it (compiled.compensate_route_phases) or train with route_lengths"
+                f"layer {l}: unequal routes ({min(spread):.1f}-{max(spread):.1f} µm) and the cells' own waveguides add a "
+                f"phase error of max {deviation_routes[l]:.3g} to U; compensate them (`ffzero export-gds --from RUN`)"
             )
 
     t = time.perf_counter()
