@@ -23,14 +23,11 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
 import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -40,14 +37,13 @@ from ..blackbox import LayeredBlackBox, QueryCounter, check_inputs, check_settin
 from ..errors import UserInputError
 from .instrument import Instrument, InstrumentChip, UnsafeDriveError
 from .ledger import ClientLedger, Lease, ReplyCache
+from .request_log import DEFAULT_LOG, RequestLog
 from .protocol import (
     MAGIC, METHODS, PROTOCOL_VERSION, ChipProtocolError, Limits, authenticated, decode, encode, fingerprint,
     is_local_host, parse_request_id, tcp_url,
 )
 
-DEFAULT_LOG = "chip-server-log.jsonl"
 CHIP_METHODS = ("get_params", "set_params", "query")  # need the lease and the worker
-LOG_MAX_BYTES = 16 * 2**20
 
 FaultHook = Callable[[dict[str, Any]], Any]
 
@@ -137,10 +133,8 @@ class ChipServer:
         config = getattr(self.model, "to_config", None)
         self._config = config() if callable(config) else None
         self.fingerprint = fingerprint(self._config, [i.to_dict() for i in self._infos])
-        self.log_path = Path(log_path).resolve() if log_path is not None else None
-        if self.log_path is not None and not self.log_path.parent.is_dir():
-            raise UserInputError(f"log_path {str(log_path)!r}: directory {self.log_path.parent} does not exist")
-        self._log = self._log_handler()
+        self._log = RequestLog(log_path)
+        self.log_path = self._log.path
         self._cache = ReplyCache(cache_entries, cache_bytes)
         self._ledger = ClientLedger()
         self._lease = Lease(lease_ttl_s)
@@ -231,8 +225,7 @@ class ChipServer:
                 self._pipe_open = False
                 os.close(self._done_r)
                 os.close(self._done_w)
-        if self._log is not None:
-            self._log.close()
+        self._log.close()
 
     # ---------- transport ----------
     def _recv(self) -> tuple[bytes, list[bytes], str | None]:
@@ -343,7 +336,7 @@ class ChipServer:
             self.stats["refused"] += 1
             op = req.method if req else (header or {}).get("method")
             rid = req.rid if req else None
-            self._log_event(peer, req.client if req else None, rid, op, refusal.outcome, str(refusal))
+            self._log.event(peer, req.client if req else None, rid, op, refusal.outcome, str(refusal))
         rid = req.rid if req else (header or {}).get("id")
         return self._error(rid if isinstance(rid, str) and len(rid) <= 128 else None, refusal.kind, str(refusal))
 
@@ -455,7 +448,7 @@ class ChipServer:
         if not ok:
             self.stats["errors"] += 1
         if req.outcome is not None:
-            self._log_event(req.peer, req.client, req.rid, req.method, *req.outcome)
+            self._log.event(req.peer, req.client, req.rid, req.method, *req.outcome)
         self._lease.renew(req.client)
         self._cache.put(req.rid, req.reply)
         if not req.timed_out and req.action != "drop_reply":
@@ -468,7 +461,7 @@ class ChipServer:
         req.timed_out = True
         message = (f"{req.method} did not finish within the server's limit of {self.limits.max_request_s:g} s; "
                    "the chip stays busy until it does")
-        self._log_event(req.peer, req.client, req.rid, req.method, "timeout", message)
+        self._log.event(req.peer, req.client, req.rid, req.method, "timeout", message)
         self._send(req.peer, self._error(req.rid, "Timeout", message))
 
     # ---------- bookkeeping ----------
@@ -477,23 +470,6 @@ class ChipServer:
 
     def _error(self, rid: str | None, kind: str, message: str) -> list[bytes]:
         return encode({"id": rid, "server": self.instance, "ok": False, "error": {"type": kind, "message": message}})
-
-    def _log_handler(self) -> logging.Handler | None:
-        """A rotating JSON-lines file handler, opened at the first event."""
-        if self.log_path is None:
-            return None
-        handler = logging.handlers.RotatingFileHandler(self.log_path, maxBytes=LOG_MAX_BYTES, backupCount=1, delay=True)
-        handler.setFormatter(_JsonLines())
-        return handler
-
-    def _log_event(self, peer: bytes, client: str | None, rid: str | None, op: Any, outcome: str, reason: str) -> None:
-        if self._log is None:
-            return
-        self._log.handle(logging.makeLogRecord({"msg": reason, "event": {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "peer": peer.hex()[:32],
-            "client": client, "id": rid, "op": op[:40] if isinstance(op, str) else None, "outcome": outcome,
-            "reason": reason[:500],
-        }}))
 
     # ---------- what the server tells ----------
     def info(self) -> dict[str, Any]:
@@ -514,9 +490,3 @@ class ChipServer:
             "lab_time_s": lab, "uptime_s": time.perf_counter() - self._started,
         }
 
-
-class _JsonLines(logging.Formatter):
-    """One JSON object per line: the event a server logged."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(getattr(record, "event", {"reason": record.getMessage()}))
