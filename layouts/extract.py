@@ -10,12 +10,11 @@ the file): every element instance (``ffzero_heater_mzi``, ``ffzero_phase_screen_
 ``ffzero_io_coupler``, ``ffzero_pad``) and its placement;
 the optical connectivity of the placed ports through the route instances
 (straights, bends) with each route's length; the heater labels (66, 0) and
-pad labels (66, 1); the routing metal (49, 0) merged into islands.
+pad labels (66, 1); the routing metal (49, 0) merged into islands (:mod:`.islands`).
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 from gdsfactory.component import Component
 
 from ffzero_photonics.errors import UserInputError
+from ffzero_photonics.layouts.islands import Islands, terminal_point
 from ffzero_photonics.layouts.layers import HEATER_LABEL_LAYER, METAL_LAYER, PAD_LABEL_LAYER
 from ffzero_photonics.layouts.progress import steps
 from ffzero_photonics.layouts.readback import read_gds
@@ -34,7 +34,6 @@ from ffzero_photonics.photonic.mesh_spec import MeshSpec
 __all__ = [
     "ENDPOINT_KINDS",
     "HEATER_ROLES",
-    "Islands",
     "LayerCircuit",
     "LayoutExtraction",
     "design_slot",
@@ -46,7 +45,6 @@ __all__ = [
     "layout_route_lengths",
     "pad_at",
     "pad_positions",
-    "terminal_point",
     "waveguide_lengths",
 ]
 
@@ -236,49 +234,6 @@ def heater_positions(component: Component) -> dict[str, tuple[float, float]]:
 def pad_positions(component: Component) -> dict[str, tuple[float, float]]:
     """Pad label (heater name or ground net) -> (x, y) µm of the pad centre."""
     return {t.string: (t.x, t.y) for t in component.get_labels(layer=PAD_LABEL_LAYER)}
-
-
-def terminal_point(port, depth: float = 1.0) -> tuple[float, float]:
-    """A point just inside the metal behind ``port`` (ports sit on the edge of their shape)."""
-    a = math.radians(port.orientation)
-    return port.x - depth * math.cos(a), port.y - depth * math.sin(a)
-
-
-class Islands:
-    """The merged polygons (islands) of one layer, held in klayout's box tree for point look-ups.
-
-    A long pad wire spans tens of millimetres: a box tree keeps each island once, where a grid
-    index would list it in every bin it crosses (gigabytes at N = 64).
-    """
-
-    def __init__(self, component: Component, layer=METAL_LAYER, region=None):
-        """``region``: the layer's polygons when the caller already collected them (else read from ``component``)."""
-        if region is None:
-            region = gf.kdb.Region(component.kdb_cell.begin_shapes_rec(component.kcl.layer(*layer)))
-        self.polygons = list(region.merged().each())
-        self.dbu = component.kcl.dbu
-        self._layout = gf.kdb.Layout()
-        self._shapes = self._layout.create_cell("islands").shapes(self._layout.layer())
-        for i, poly in enumerate(self.polygons):
-            for part in poly.decompose_trapezoids():  # small parts: a point's box query hits few of them
-                self._shapes.insert(part, i + 1)  # property id 0 means none
-
-    def at(self, x: float, y: float) -> int | None:
-        """Index of the island covering (x, y) µm, None when no metal is there."""
-        pt = gf.kdb.Point(round(x / self.dbu), round(y / self.dbu))
-        for shape in self._shapes.each_touching(gf.kdb.Box(pt, pt)):
-            if shape.simple_polygon.inside(pt):
-                return shape.prop_id - 1
-        return None
-
-    def touching(self, polygon) -> set[int]:
-        """Indices of the islands that overlap or touch ``polygon`` (database units)."""
-        out: set[int] = set()
-        for part in polygon.decompose_trapezoids():
-            for shape in self._shapes.each_touching(part.bbox()):
-                if shape.simple_polygon.touches(part):
-                    out.add(shape.prop_id - 1)
-        return out
 
 
 def _pos_key(x: float, y: float) -> tuple[int, int]:

@@ -19,7 +19,8 @@ from collections import defaultdict
 import gdsfactory as gf
 from gdsfactory.component import Component
 
-from ffzero_photonics.layouts.extract import HEATER_ROLES, Islands, element_kind, layout_netlist, terminal_point
+from ffzero_photonics.layouts.extract import HEATER_ROLES, element_kind, layout_netlist
+from ffzero_photonics.layouts.islands import Islands, terminal_point
 from ffzero_photonics.layouts.layers import METAL_LAYER, PAD_LABEL_LAYER, VIA_LAYER
 from ffzero_photonics.layouts.progress import steps
 from ffzero_photonics.photonic.mesh_spec import MeshSpec
@@ -186,7 +187,7 @@ def unconnected_metal(component: Component, layer=METAL_LAYER, contact_layer=VIA
     Pads are the shapes of pad cells; a device contact is a via (``contact_layer``) under the
     metal, which every heater, photodiode and modulator terminal ends in. An island without a
     pad cannot be driven or read; one without a contact drives nothing. Pads and contacts are looked up
-    in the islands' box tree (:class:`~.extract.Islands`): seconds for the 4000 islands of N = 64.
+    in the islands' box tree (:class:`~.islands.Islands`): seconds for the 4000 islands of N = 64.
     """
     pads, everything = gf.kdb.Region(), gf.kdb.Region()
     layer_index = component.kcl.layer(*layer)

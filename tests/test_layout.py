@@ -14,7 +14,8 @@ from ffzero_photonics.components import cells
 from ffzero_photonics.components.activation_cell import ffzero_eo_activation
 from ffzero_photonics.components.input_cells import ffzero_coherent_input
 from ffzero_photonics.errors import UserInputError
-from ffzero_photonics.layouts.extract import Islands, heater_positions, layout_netlist, pad_positions, waveguide_lengths
+from ffzero_photonics.layouts.extract import heater_positions, layout_netlist, pad_positions, waveguide_lengths
+from ffzero_photonics.layouts.islands import Islands
 from ffzero_photonics.layouts.floorplan import heater_positions_for, optical_links
 from ffzero_photonics.layouts.layers import HEATER_LABEL_LAYER, METAL_LAYER, PAD_LABEL_LAYER
 from ffzero_photonics.layouts.lvs import canonical_graph, check_electrical, compare_connectivity, unconnected_metal
