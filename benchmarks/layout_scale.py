@@ -1,9 +1,10 @@
-"""Tape-out at scale: time and peak memory of ``ffzero export-gds --from RUN`` and ``ffzero verify`` for a one-layer chip.
+"""Tape-out at scale: time and peak memory of ``ffzero export-gds --from RUN``, ``ffzero verify`` and its sign-off.
 
     python benchmarks/layout_scale.py                    # N = 8, 16, 25, 64; table also in docs/results/layout_scale.md
     python benchmarks/layout_scale.py --sizes 8 16 --out ''   # print only
 
-Each command runs in a fresh Python process (the real CLI, in-process through ``cli.main``),
+For a one-layer chip; the sign-off is ``ffzero verify --wavelengths 1.545:1.555:21 --corners`` (21 wavelengths x 6
+corners). Each command runs in a fresh Python process (the real CLI, in-process through ``cli.main``),
 which reports its own wall time and peak resident memory (``ru_maxrss``: klayout's C++
 allocations included, which tracemalloc misses). Runs are trained for one epoch first
 (untimed). Ratios are against the smallest N of the same run. ``FFZERO_BOUNDED=1`` runs N = 8, 16.
@@ -40,6 +41,7 @@ train_run(spec, sys.argv[2], progress=False, log=lambda m: None)
 """
 
 _RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "layout_scale.md"
+_SIGNOFF = ("--wavelengths", "1.545:1.555:21", "--corners")
 _ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg", "FFZERO_PROGRESS": "0"}
 
 
@@ -64,8 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     head = ("| N | MZIs | heaters | die (mm) | export s | export peak MB | verify s (extract / simulate) | verify peak MB "
-            f"| verify | export s / N={args.sizes[0]} | verify s / N={args.sizes[0]} |")
-    rows = [head, "|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|"]
+            f"| verify | verify + sign-off s (sweep) | sign-off peak MB | export s / N={args.sizes[0]} "
+            f"| verify s / N={args.sizes[0]} |")
+    rows = [head, "|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     print("\n".join(rows), flush=True)
     base: tuple[float, float] | None = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,20 +81,24 @@ def main(argv: list[str] | None = None) -> None:
             report = Path(tmp) / f"verify{n}.json"
             verify, _ = _run(_CHILD, "verify", str(run), "--gds", str(gds), "--json", str(report))
             timings = json.loads(report.read_text())["timings"]
+            swept, _ = _run(_CHILD, "verify", str(run), "--gds", str(gds), "--json", str(report), *_SIGNOFF)
+            sweep_s = json.loads(report.read_text())["timings"]["signoff_s"]
             base = base or (export["wall_s"], verify["wall_s"])
             n_mzis = n * (n - 1) // 2
             rows.append(
                 f"| {n} | {n_mzis} | {2 * n_mzis + n} | {_die(out)} | {export['wall_s']:.1f} | {export['rss_mb']:.0f} "
                 f"| {verify['wall_s']:.1f} ({timings['extract_s']:.1f} / {timings['simulate_s']:.1f}) "
                 f"| {verify['rss_mb']:.0f} | {'PASS' if verify['code'] == 0 else 'FAIL'} "
+                f"| {swept['wall_s']:.1f} ({sweep_s:.1f}) | {swept['rss_mb']:.0f} "
                 f"| {export['wall_s'] / base[0]:.2f} | {verify['wall_s'] / base[1]:.2f} |"
             )
             print(rows[-1], flush=True)
     if args.out:
         Path(args.out).write_text(
             "# Tape-out at scale (one-layer Clements chip, `benchmarks/layout_scale.py`)\n\n"
-            "Wall time and peak resident memory of `ffzero export-gds --from RUN` and `ffzero verify RUN --gds GDS`, "
-            "each in a fresh process on 2 cores (the import of jax/gdsfactory alone is ~0.4 GB).\n\n"
+            "Wall time and peak resident memory of `ffzero export-gds --from RUN`, `ffzero verify RUN --gds GDS` and "
+            f"`ffzero verify RUN --gds GDS {' '.join(_SIGNOFF)}`, each in a fresh process on 2 cores (the import of "
+            "jax/gdsfactory alone is ~0.4 GB).\n\n"
             + "\n".join(rows) + "\n"
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -28,21 +29,31 @@ AD_GRID = (1e-3, 3e-3, 1e-2, 3e-2)
 LR_GRID = {"ffzero": DD_GRID, "bp-dd": DD_GRID, "ff-ad": AD_GRID, "bp-ad": AD_GRID}
 
 
-def run_one(paradigm: str, lr: float, seed: int, epochs: int, batch: int, hidden=HIDDEN,
-            optimizer: str = "adam", schedule: str = "cosine") -> dict:
+@functools.lru_cache(maxsize=8)
+def _dataset(name: str, seed: int):
+    """A built-in dataset, loaded once per process (mnist1d takes seconds to generate)."""
     from ffzero_photonics.data import load_dataset
-    from ffzero_photonics.digital.mlp import MLP
+
+    return load_dataset(name, seed=seed)
+
+
+def run_one(paradigm: str, lr: float, seed: int, epochs: int, batch: int, hidden=HIDDEN,
+            optimizer: str = "adam", schedule: str = "cosine", *, dataset: str = "digits", model: str = "mlp",
+            options: dict | None = None, **train) -> dict:
+    """Train one registered model kind on a built-in dataset and score it; ``train`` adds TrainConfig fields."""
+    from ffzero_photonics.registry import build_model
     from ffzero_photonics.trainer import Trainer
 
-    data = load_dataset("digits", seed=seed)
-    model = MLP(widths=(64, *hidden, 10), activation="tanh", seed=seed)
+    data = _dataset(dataset, seed)
+    options = {"hidden": tuple(hidden), "activation": "tanh"} if options is None else options
+    net = build_model(model, data, seed=seed, **options)
     trainer = Trainer(paradigm=paradigm, epochs=epochs, batch_size=batch, lr=lr, optimizer=optimizer,
-                      schedule=schedule, seed=seed)
+                      schedule=schedule, seed=seed, **train)
     t0 = time.perf_counter()
-    history = trainer.fit(model, data)
+    history = trainer.fit(net, data)
     wall = time.perf_counter() - t0
-    val = trainer.evaluate(model, data, "val")
-    test = trainer.evaluate(model, data, "test")
+    val = trainer.evaluate(net, data, "val")
+    test = trainer.evaluate(net, data, "test")
     curve = [(r["train_sample_queries"], r.get("val_vote", r["val_score"])) for r in history]
     return {
         "paradigm": paradigm, "lr": lr, "seed": seed, "epochs": epochs, "batch": batch,
@@ -50,6 +61,21 @@ def run_one(paradigm: str, lr: float, seed: int, epochs: int, batch: int, hidden
         "test_vote": test["test_accuracy_vote"], "queries": trainer.train_cost.sample_queries,
         "layer_evals": trainer.train_cost.layer_evals, "wall_s": wall, "curve": curve,
     }
+
+
+def extend_grid(results: dict, run_lr, max_extra: int = 2) -> dict:
+    """Add lrs a factor 3 beyond the grid's edge while the best (by val) sits on it; returns the best run.
+
+    ``results`` maps lr -> run (updated in place); ``run_lr(lr)`` runs one more point.
+    """
+    for _ in range(max_extra):
+        best = max(results.values(), key=lambda r: r["val"])["lr"]
+        lrs = sorted(results)
+        if best not in (lrs[0], lrs[-1]):
+            break
+        new = best / 3.0 if best == lrs[0] else best * 3.0
+        results[new] = run_lr(new)
+    return max(results.values(), key=lambda r: r["val"])
 
 
 def main() -> None:
@@ -81,14 +107,7 @@ def main() -> None:
         tuned = {}
         for p, futures in tuning.items():
             results = {lr: f.result() for lr, f in futures.items()}
-            for _ in range(2):  # extend the grid while the best lr sits on its edge
-                best = max(results.values(), key=lambda r: r["val"])["lr"]
-                lrs = sorted(results)
-                if best not in (lrs[0], lrs[-1]):
-                    break
-                new = best / 3.0 if best == lrs[0] else best * 3.0
-                results[new] = run_one(p, new, 0, budget[p], args.batch)
-            best = max(results.values(), key=lambda r: r["val"])
+            best = extend_grid(results, lambda lr: run_one(p, lr, 0, budget[p], args.batch))
             tuned[p] = {"lr": best["lr"], "grid": {lr: round(r["val"], 4) for lr, r in sorted(results.items())}}
             print(f"tuned {p}: val accuracy by lr {tuned[p]['grid']} -> lr {best['lr']:g}", flush=True)
         finals = {p: [pool.submit(run_one, p, tuned[p]["lr"], s, budget[p], args.batch) for s in range(args.seeds)]
@@ -126,18 +145,23 @@ RUN_COLUMNS = ("paradigm", "lr", "seed", "epochs", "batch", "val", "test", "test
 CURVE_POINTS = 60
 
 
-def write_data(out: Path, tuned: dict, rows: dict) -> None:
+def write_data(out: Path, tuned: dict, rows: dict, prefix: str = "paradigms", labels: tuple = ("paradigm",)) -> None:
     """The numbers behind the table and the plot, compact: one CSV row per run, per tuning point, per curve point.
 
-    paradigms_runs.csv (final runs), paradigms_tuning.csv (val accuracy of every lr tried on seed 0) and
-    paradigms_curves.csv (validation accuracy vs training sample queries, thinned to ~60 log-spaced points per run).
+    ``tuned`` and ``rows`` are keyed by the values of ``labels`` (a tuple, or one value for one label).
+    <prefix>_runs.csv (final runs), <prefix>_tuning.csv (val accuracy of every lr tried on seed 0) and
+    <prefix>_curves.csv (validation accuracy vs training sample queries, thinned to ~60 log-spaced points per run).
     """
-    runs = [[r[k] for k in RUN_COLUMNS] for rs in rows.values() for r in rs]
-    tuning = [[p, lr, val, lr == t["lr"]] for p, t in tuned.items() for lr, val in t["grid"].items()]
-    curves = [[p, r["seed"], q, acc] for p, rs in rows.items() for r in rs for q, acc in _thin(r["curve"])]
-    _write_csv(out / "paradigms_runs.csv", RUN_COLUMNS, runs)
-    _write_csv(out / "paradigms_tuning.csv", ("paradigm", "lr", "val", "chosen"), tuning)
-    _write_csv(out / "paradigms_curves.csv", ("paradigm", "seed", "train_sample_queries", "val_accuracy"), curves)
+    def key(k):
+        return list(k) if isinstance(k, tuple) else [k]
+
+    columns = (*labels, *(c for c in RUN_COLUMNS if c not in labels))
+    runs = [[*key(k), *(r[c] for c in columns[len(labels):])] for k, rs in rows.items() for r in rs]
+    tuning = [[*key(k), lr, val, lr == t["lr"]] for k, t in tuned.items() for lr, val in t["grid"].items()]
+    curves = [[*key(k), r["seed"], q, acc] for k, rs in rows.items() for r in rs for q, acc in _thin(r["curve"])]
+    _write_csv(out / f"{prefix}_runs.csv", columns, runs)
+    _write_csv(out / f"{prefix}_tuning.csv", (*labels, "lr", "val", "chosen"), tuning)
+    _write_csv(out / f"{prefix}_curves.csv", (*labels, "seed", "train_sample_queries", "val_accuracy"), curves)
 
 
 def _thin(curve: list) -> list:
@@ -191,6 +215,19 @@ def extras(args) -> None:
     (Path(args.out) / "paradigms_extras.md").write_text(table + "\n")
 
 
+PARADIGM_COLORS = {"ffzero": "C0", "bp-dd": "C3", "ff-ad": "C2", "bp-ad": "C1"}
+
+
+def plot_curves(ax, rows: dict, paradigms=("ffzero", "bp-dd")) -> None:
+    """Validation accuracy vs training sample queries, one line per run of each paradigm in ``rows``."""
+    for p in paradigms:
+        for i, r in enumerate(rows.get(p, ())):
+            q, acc = zip(*r["curve"])
+            ax.plot(q, acc, color=PARADIGM_COLORS[p], alpha=0.7, label=p if i == 0 else None)
+    ax.set(xscale="log", xlabel="training sample queries")
+    ax.grid(alpha=0.3)
+
+
 def _plot_curves(rows: dict, path: Path) -> None:
     import matplotlib
 
@@ -198,13 +235,8 @@ def _plot_curves(rows: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for p in ("ffzero", "bp-dd"):
-        for i, r in enumerate(rows[p]):
-            q, acc = zip(*r["curve"])
-            ax.plot(q, acc, color="C0" if p == "ffzero" else "C3", alpha=0.7, label=p if i == 0 else None)
-    ax.set(xscale="log", xlabel="training sample queries", ylabel="validation accuracy (vote for FFzero)",
-           title="forward-only training at equal query budgets")
-    ax.grid(alpha=0.3)
+    plot_curves(ax, rows)
+    ax.set(ylabel="validation accuracy (vote for FFzero)", title="forward-only training at equal query budgets")
     ax.legend()
     fig.savefig(path, dpi=120, bbox_inches="tight")
 

@@ -6,8 +6,8 @@
 Each size gets a minimal photonic run on digits (wine below 10 ports: digits
 has 10 classes; one epoch, one large batch:
 the verification cost does not depend on how well the chip is trained),
-exported with ``tapeout.export_run`` (route-compensated) and verified in a fresh process, so the sax /
-jax compile time a first verification pays is included. Wall and CPU time are
+exported with ``tapeout.export_run`` (route-compensated) and verified in a fresh process (numpy simulation,
+sax cross-check up to N = 25), so the sax / jax compile time a first verification pays is included. Wall and CPU time are
 reported: on a shared machine the wall clock also measures other jobs.
 """
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--topology", default="clements", choices=["clements", "reck"])
     args = ap.parse_args(argv)
 
-    print("| N | layers | MZIs | export s | verify wall s | verify cpu s | extract s | sax simulate s | accuracy s | max dev (routed) | PASS | cpu / smallest N |")
+    print("| N | layers | MZIs | export s | verify wall s | verify cpu s | extract s | simulate s | accuracy s | max dev (routed) | PASS | cpu / smallest N |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     reference = None
     with tempfile.TemporaryDirectory() as tmp:

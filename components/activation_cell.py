@@ -19,6 +19,11 @@ DEVICE_LABEL_LAYER = (66, 0)
 PAD_LABEL_LAYER = (66, 1)
 """Text at a pad's centre (the layouts' pad label layer): the net the pad drives or reads."""
 WIRE_WIDTH = 10.0
+METAL_SPACE_UM = 10.0
+"""Metal space rule (Cornerstone metal 41/0): the photodiode's and modulator's contact via stacks are drawn this far apart."""
+_TIP_WIDTH = 0.35  # the terminator's tip at the waveguide layer's minimum feature
+_DROP_OFFSET = 5.0  # the bar port's terminator bends this far away from the output
+_DROP_LENGTH = 30.0  # its doped taper: ends within the space between activation sub-columns
 _PD_LIFT = 30.0
 _MMI2X2_LENGTH = 25.5
 _MMI_PORT_HALF = 0.625
@@ -75,7 +80,7 @@ def ffzero_eo_activation(
     tap = c.add_ref(gf.components.coupler(gap=tap_gap, length=tap_length, cross_section=cross_section), name="tap")
     to_pd = c.add_ref(gf.components.bend_s(size=(40.0, _PD_LIFT), cross_section=cross_section), name="to_pd")
     to_pd.connect("o1", tap.ports["o3"])
-    pd = c.add_ref(gf.components.ge_detector_straight_si_contacts(), name="pd")
+    pd = c.add_ref(gf.components.ge_detector_straight_si_contacts(via_stack_spacing=METAL_SPACE_UM), name="pd")
     pd.connect("o1", to_pd.ports["o2"])
 
     pd_n, pd_p = pd.ports["top"], pd.ports["bot"]
@@ -94,7 +99,8 @@ def ffzero_eo_activation(
     up_in.connect("o1", split.ports["o3"])
     lo_in = c.add_ref(arm_bend, name="arm_lo_in")
     lo_in.connect("o1", split.ports["o4"], mirror=True)
-    mod = c.add_ref(gf.components.straight_pn(length=modulator_length), name="modulator")
+    mod = c.add_ref(gf.components.straight_pn(length=modulator_length, via_stack_spacing=METAL_SPACE_UM),
+                    name="modulator")
     mod.connect("o1", up_in.ports["o2"])
     twin = c.add_ref(gf.components.straight(length=modulator_length, cross_section=cross_section), name="twin")
     twin.connect("o1", lo_in.ports["o2"])
@@ -105,10 +111,13 @@ def ffzero_eo_activation(
     combine = c.add_ref(gf.components.mmi2x2(cross_section=cross_section), name="mzi_combine")
     combine.connect("o2", up_out.ports["o2"])
     realign = 2 * _MMI_PORT_HALF  # the MZI exits on the upper port of its combiner: step back onto the o1 axis
-    lead_out = c.add_ref(gf.components.bend_s(size=(20.0, -realign), cross_section=cross_section), name="lead_out")
+    lead_out = c.add_ref(gf.components.bend_s(size=(40.0, -realign), cross_section=cross_section), name="lead_out")
     lead_out.connect("o1", combine.ports["o3"])
-    drop = c.add_ref(gf.components.terminator(cross_section_input=cross_section), name="drop")
-    drop.connect("o1", combine.ports["o4"])
+    drop_bend = c.add_ref(gf.components.bend_s(size=(40.0, -_DROP_OFFSET), cross_section=cross_section), name="drop_bend")
+    drop_bend.connect("o1", combine.ports["o4"])
+    drop = c.add_ref(gf.components.terminator(length=_DROP_LENGTH, cross_section_input=cross_section,
+                                              tapered_width=_TIP_WIDTH), name="drop")
+    drop.connect("o1", drop_bend.ports["o2"])
     c.add_port("o1", port=tap.ports["o1"])
     c.add_port("o2", port=lead_out.ports["o2"])
 

@@ -12,6 +12,7 @@ import gdsfactory as gf
 from gdsfactory.component import Component
 
 from ffzero_photonics.components.activation_cell import DEVICE_LABEL_LAYER, add_pad, add_wire
+from ffzero_photonics.components.cells import blunt_grating
 from ffzero_photonics.errors import UserInputError
 
 __all__ = ["coherent_input", "ffzero_coherent_input"]
@@ -60,6 +61,7 @@ def ffzero_coherent_input(
     lead_in = c.add_ref(gf.components.straight(length=20.0, cross_section=cross_section), name="lead_in")
     lead_in.move((-lead_in.ports["o2"].x, -(2**levels - 1) / 2 * pitch - lead_in.ports["o2"].y))
     gc.connect("o1", lead_in.ports["o1"])
+    blunt_grating(c, gc)
     c.add_port("fiber", port=gc.ports["o2"])
     path = float(lead_in.cell.info["length"])
 

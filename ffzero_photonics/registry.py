@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import keyword
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
@@ -204,6 +204,7 @@ CHIP_VIEWS = "ffzero_photonics.runs.chip_views:write_chip_views"
 ACTIVATIONS = ("tanh", "relu", "leaky_relu", "gelu", "sigmoid", "none")
 MLP_HIDDEN = (100, 100, 100)
 CNN_CHANNELS = (4, 4)
+CNN1D_CHANNELS = (16, 16, 16)
 
 
 def output_width(n_classes: int) -> int:
@@ -222,6 +223,15 @@ def _build_cnn(data: Any, *, seed: int = 0, channels=CNN_CHANNELS, kernel: int =
                              f"{tuple(data.feature_shape)}")
     return _class(CNN)(image_shape=tuple(data.feature_shape), channels=tuple(channels), kernel=int(kernel),
                        activation=activation, seed=seed)
+
+
+def _build_cnn1d(data: Any, *, seed: int = 0, channels=CNN1D_CHANNELS, kernel: int = 5, stride: int = 2,
+                 activation: str = "tanh"):
+    if len(data.feature_shape) != 1:
+        raise UserInputError(f"the cnn1d model needs sequence data (1-D features); dataset {data.name!r} has "
+                             f"feature shape {tuple(data.feature_shape)}")
+    return _class(CNN)(image_shape=tuple(data.feature_shape), channels=tuple(channels), kernel=int(kernel),
+                       stride=int(stride), activation=activation, seed=seed)
 
 
 def _build_photonic(data: Any, *, seed: int = 0, **options: Any):
@@ -298,3 +308,15 @@ BUILTIN_MODELS: dict[str, ModelEntry] = {
         figures=_photonic_figures,
     ),
 }
+_CNN_ENTRY = BUILTIN_MODELS["cnn"]
+BUILTIN_MODELS["cnn1d"] = ModelEntry(
+    name="cnn1d", description="digital 1-D convolutional net for sequence data (e.g. mnist1d)",
+    build=_build_cnn1d, from_config=_CNN_ENTRY.from_config,
+    options=(
+        replace(_CNN_ENTRY.option("channels"), default=CNN1D_CHANNELS),
+        replace(_CNN_ENTRY.option("kernel"), default=5),
+        OptionSpec("stride", int, 2, "CNN1D stride of every conv layer"),
+        _CNN_ENTRY.option("activation"),
+    ),
+    model_types=_CNN_ENTRY.model_types,
+)

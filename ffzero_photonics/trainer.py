@@ -27,6 +27,7 @@ from .method.losses import LOSSES
 from .method.objectives import LayerObjective, build_objectives
 from .method.optim import OPTIMIZERS, SCHEDULES, Stepper, make_optimizer
 from .method.prototypes import PROTOTYPE_KINDS
+from .method.search import ESTIMATOR_DEFAULTS, ESTIMATORS, make_search
 from .method.scoring import r2_score, vote_predictions
 from .registry import recipe_for
 
@@ -75,10 +76,15 @@ class TrainConfig:
     eval_train_max: int = 2000
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: after every epoch only)
     backend: str = "numpy"  # DD engine: "numpy" (query by query) or "jax" (compiled; the model needs compiled_query)
+    estimator: str = "dd"  # forward-only update: dd, spsa, cma or coordinate (method/search.py)
 
     def __post_init__(self) -> None:
         _choice("paradigm", self.paradigm, PARADIGMS)
         _choice("backend", self.backend, BACKENDS)
+        _choice("estimator", self.estimator, ESTIMATORS)
+        if self.estimator != "dd" and (AUTODIFF[self.paradigm] or self.backend == "jax"):
+            raise UserInputError(f"estimator {self.estimator!r} runs on forward-only paradigms (ffzero, bp-dd) with "
+                                 f"backend numpy, got paradigm {self.paradigm!r}, backend {self.backend!r}")
         _choice("scheme", self.scheme, SCHEMES)
         _choice("directions", self.directions, DIRECTIONS)
         _choice("optimizer", self.optimizer, OPTIMIZERS, unset_ok=True)
@@ -125,12 +131,14 @@ class TrainConfig:
         unknown = sorted(set(recipe) - {f.name for f in fields(self)})
         if unknown:
             raise UserInputError(f"model recipe sets unknown training field {unknown[0]!r}")
-        defaults = {**PARADIGM_DEFAULTS[self.paradigm], **recipe}
+        defaults = {**PARADIGM_DEFAULTS[self.paradigm], **recipe, **ESTIMATOR_DEFAULTS[self.estimator]}
         unset = {k: v for k, v in defaults.items() if getattr(self, k, None) is None}
         return replace(self, **unset) if unset else self
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """All fields; ``estimator`` only when not DD, so run directories from before it resume."""
+        d = asdict(self)
+        return d if self.estimator != "dd" else {k: v for k, v in d.items() if k != "estimator"}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
@@ -138,10 +146,11 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def default_train(paradigm: str, model_recipe: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The recipe fields a run of ``paradigm`` starts from: the paradigm's defaults, then the model's recipe."""
+def default_train(paradigm: str, model_recipe: Mapping[str, Any] | None = None, estimator: str = "dd") -> dict[str, Any]:
+    """The recipe fields a run starts from: the paradigm's defaults, the model's recipe, then the estimator's."""
     _choice("paradigm", paradigm, PARADIGMS)
-    return {**PARADIGM_DEFAULTS[paradigm], **(model_recipe or {})}
+    _choice("estimator", estimator, ESTIMATORS)
+    return {**PARADIGM_DEFAULTS[paradigm], **(model_recipe or {}), **ESTIMATOR_DEFAULTS[estimator]}
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...], unset_ok: bool = False) -> None:
@@ -381,6 +390,15 @@ class Trainer:
                 return float(loss)
 
             step.settings_per_step = 1
+        elif cfg.estimator != "dd":
+            stepper = make_search(cfg.estimator, infos, theta0, self._rng, eps=cfg.eps, n_dirs=cfg.n_dirs, lr=cfg.lr,
+                                  schedule=cfg.schedule, total_steps=total_steps, readout_is_trained=trainable == [readout])
+
+            def step(xb, tb):
+                theta, loss = stepper.step(current(), lambda cand: model.query(xb, readout, split(project(cand))),
+                                           lambda out: objective.losses(np, out, tb))
+                commit(theta)
+                return loss
         else:
 
             def step(xb, tb):

@@ -389,7 +389,8 @@ def pad_at(pads: list[dict], x: float, y: float) -> dict | None:
 
 
 def _layers(insts, kinds, net, n_layers, errors) -> tuple[list[LayerCircuit], int]:
-    """Split the extracted connectivity into mesh layers at the activation stages; order ports top to bottom.
+    """Split the extracted connectivity into mesh layers at the activation stages; order ports from port 0 (the top of
+    an eastward band, the bottom of a folded westward one).
 
     A layer is every MZI / screen heater reached from its sources; the activations its
     outputs reach (top to bottom) are its sinks and, through their o2, the next layer's sources.
@@ -398,12 +399,16 @@ def _layers(insts, kinds, net, n_layers, errors) -> tuple[list[LayerCircuit], in
     upstream = {b: a for a, b in connections.items()}
     ios, ends, lengths, io_lengths = dict(net["ports"]), net["endpoints"], net["lengths"], net["port_lengths"]
 
-    def y_of(node: str) -> float:
+    def down(node: str, entering: bool) -> float:
+        """Position across the light's path, growing from port 0: down an eastward band, up a folded (westward) one."""
         inst, port = node.split(",")
-        return insts[inst].ports[port].y
+        p = insts[inst].ports[port]
+        eastward = abs(p.orientation - (180.0 if entering else 0.0)) < 1.0
+        return -p.y if eastward else p.y
 
-    ins = sorted((k for k, node in ios.items() if not is_output(node, kinds[node.split(",")[0]])), key=lambda k: -y_of(ends[k]))
-    outs = sorted((k for k in ios if k not in ins), key=lambda k: -y_of(ends[k]))
+    ins = sorted((k for k, node in ios.items() if not is_output(node, kinds[node.split(",")[0]])),
+                 key=lambda k: down(ends[k], False))
+    outs = sorted((k for k in ios if k not in ins), key=lambda k: down(ends[k], True))
     reached = {node.split(",")[0] for node in ends.values()}
     for io in sorted(n for n, k in kinds.items() if k in ("io", "detector") and n not in reached):
         errors.append(f"optical: {kinds[io]} {io} is connected to no mesh element")
@@ -445,7 +450,10 @@ def _layers(insts, kinds, net, n_layers, errors) -> tuple[list[LayerCircuit], in
             layer.sinks = [ios[k] for k in outs]
             layer.sink_lengths = [io_lengths.get(k, 0.0) for k in outs]
             break
-        column = sorted(taps, key=lambda t: -insts[t].ports["o1"].y)
+        def feed_order(t: str) -> float:  # by the screen column feeding the tap: one band even when a fold splits the taps
+            return down(upstream[f"{t},o1"], False) if f"{t},o1" in upstream else down(f"{t},o1", True)
+
+        column = sorted(taps, key=feed_order)
         if len(column) != n_ports:
             errors.append(f"layout: activation stage {len(layers) - 1} holds {len(column)} activations, expected {n_ports}")
         layer.sinks = [upstream.get(f"{t},o1") for t in column]

@@ -1,22 +1,23 @@
-"""Placement of a mesh or chip layout: where every element sits, its wiring channels, its heater centres.
+"""Placement of a mesh or chip layout: where every element sits, its bump pads, its heater centres.
 
 Floorplan (x grows to the right, port 0 on top at y=0, port k at y=-k*port_pitch_y)::
 
-    mesh: in couplers | gap | col 0 | gap | col 1 | ... | gap | screen | gap | out couplers
-    chip: coherent input | gap | layer 0 ... screen | gap | activations (even ports, odd ports) | layer 1 ... | detectors
+    mesh: in couplers | col 0 | col 1 | ... | screen | out couplers          (couplers at the 127 um fibre pitch)
+    chip: coherent input | layer 0 ... screen | activations (even ports, odd ports) | layer 1 ... | detectors
 
-A chip's activation cells are taller than the port pitch, so they alternate between two
-sub-columns: a cell's neighbours on the ports above and below sit in the other one, and
-only their straight through-waveguides pass it.
-
-Every MZI sits at its (column, row); the gaps are the wiring channels, wide
-enough for the heater tracks they carry. The plan is pure placement: drawing
-(``mesh_layout``) and the crosstalk model's heater positions
-(:func:`heater_positions_for`) both read it, so they agree by construction.
+Columns abut at ``COLUMN_GAP``: nothing is routed between them. Every heater terminal has a
+flip-chip bump pad inside its own cell's footprint (``info['pads']`` of the cell: the free strip
+between two port rows), wired by a short vertical stub, so the column pitch is the MZI cell's width
+and does not grow with N. A chip's activation and detector cells are taller than the port pitch,
+so they alternate between two sub-columns. ``fold`` > 1 splits each mesh into that many bands of
+columns stacked vertically, joined by U-turn waveguides (a serpentine). The plan is pure placement:
+drawing (``mesh_layout``) and the crosstalk model's heater positions (:func:`heater_positions_for`)
+both read it, so they agree by construction.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -25,6 +26,8 @@ from gdsfactory.component import Component
 
 from ffzero_photonics.components.activation_cell import DEVICE_LABEL_LAYER, ffzero_eo_activation
 from ffzero_photonics.components.cells import (
+    BUMP_SIZE_UM,
+    METAL_SPACE_UM,
     ffzero_heater_mzi,
     ffzero_io_coupler,
     ffzero_phase_screen_heater,
@@ -33,18 +36,26 @@ from ffzero_photonics.components.cells import (
 from ffzero_photonics.components.input_cells import ffzero_coherent_input
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.layouts.layers import ensure_pdk
-from ffzero_photonics.layouts.wiring import STUB_MARGIN, Gap, Terminal, track_slots
 from ffzero_photonics.photonic.mesh_spec import MeshSpec, MZISite
 
 __all__ = [
     "ACTIVATION_CELL",
+    "BLOCK_GAP",
+    "COLUMN_GAP",
     "DETECTOR_CELL",
+    "FAN_SEPARATION",
+    "INPUT_CELL",
     "INPUT_INSTANCE",
+    "IO_PITCH",
+    "PORT_PITCH",
+    "Bump",
     "Floorplan",
     "Link",
     "Placement",
-    "chip_links",
     "check_specs",
+    "chip_links",
+    "fan_width",
+    "fold_plan",
     "heater_positions_for",
     "optical_links",
     "plan",
@@ -57,8 +68,10 @@ Link = tuple[str, str]
 INPUT_INSTANCE = "input"
 """Instance name of a chip's coherent input; its heaters and pads are labelled ``in{k}_amp`` / ``in{k}_sign``."""
 ACTIVATION_CELL = {"pad_size": 30.0, "pad_pitch": 60.0}
-"""``ffzero_eo_activation`` arguments of a chip: flip-chip pads small enough that a cell stays within its port pitch."""
+"""``ffzero_eo_activation`` arguments of a chip: flip-chip pads small enough that a cell stays within two port pitches."""
 DETECTOR_CELL = {"pad_size": 30.0, "pad_pitch": 60.0}
+INPUT_CELL = {"pad_size": 30.0, "arm_spacing": 15.0}
+"""``ffzero_coherent_input`` arguments of a chip: flip-chip pads and arms close enough to fit the chip's port pitch."""
 
 
 def optical_links(spec: MeshSpec, prefix: str = "") -> list[Link]:
@@ -140,20 +153,44 @@ class Placement:
         return (q.x + self.x - anchor.x, q.y + self.y - anchor.y)
 
 
+@dataclass(frozen=True)
+class Bump:
+    """A flip-chip bump pad for net ``net`` centred at (x, y), wired to terminal ``port`` of instance ``inst``."""
+
+    net: str
+    inst: str
+    port: str
+    x: float
+    y: float
+
+
 @dataclass
 class Floorplan:
-    """Where everything sits: instances, wiring channels, column ground groups, label positions.
+    """Where everything sits: instances, the mesh heaters' bump pads, label positions.
 
     ``heater_labels`` are the mesh heaters' (the layout draws them); ``cell_labels`` those the
     input, activation and detector cells draw themselves.
     """
 
     placements: dict[str, Placement]
-    gaps: list[Gap]
-    grounds: list[tuple[str, list[str]]]
+    bumps: list[Bump]
     heater_labels: dict[str, tuple[float, float]]
     pitch_x: float
     cell_labels: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+IO_PITCH = 127.0
+"""Fibre-array pitch (µm) of a bare mesh's grating couplers; a waveguide bundle fans them in to the port pitch."""
+PORT_PITCH = 70.0
+"""Default port pitch (µm) of meshes and chips: the smallest at which the MZI, screen, input, activation and detector
+cells fit (a chip's activation cells alternate between two sub-columns and are 128.6 µm tall)."""
+FAN_SEPARATION = 5.0
+"""Waveguide separation (µm) in an IO fan: the rule deck's recommended spacing against coupling."""
+COLUMN_GAP = 10.0
+"""Straight waveguide (µm) between abutting cell columns."""
+BLOCK_GAP = 50.0
+"""Space (µm) between blocks of different cells (input, mesh, screen, activations, detectors)."""
+_HEATER_PORTS = {"phi": "phi", "theta": "theta", "gnd": "gnd_n"}
 
 
 def plan(
@@ -161,43 +198,41 @@ def plan(
     *,
     prefixed: bool,
     mzi_pitch_x: float | None = None,
-    port_pitch_y: float = 100.0,
-    track_pitch: float = 20.0,
+    port_pitch_y: float | None = None,
     coupler: str = "grating",
     tap_fraction: float = 0.1,
+    pad_size: float = BUMP_SIZE_UM,
+    fold: int = 1,
 ) -> Floorplan:
     """Placement of meshes in sequence; ``prefixed`` (a chip): ``L{l}_`` names, coherent input, activations, detectors.
 
-    ``mzi_pitch_x`` defaults to the narrowest pitch whose gaps hold all electrical tracks;
-    ``coupler`` is the IO coupler kind of a bare mesh. ``heater_labels`` holds every device
-    label: the mesh heaters' and those drawn inside the input, activation and detector cells.
+    ``mzi_pitch_x`` defaults to the MZI cell's width plus ``COLUMN_GAP``, ``port_pitch_y`` to
+    ``PORT_PITCH``; ``coupler`` is the IO coupler kind of a bare mesh, its couplers sit at ``IO_PITCH``
+    (or the port pitch if larger), centred on the mesh, joined to it by a fan (:func:`fan_width`). ``heater_labels`` holds every mesh heater label, ``cell_labels`` those drawn inside the
+    input, activation and detector cells; ``bumps`` one pad per mesh heater terminal and heater ground.
+    ``fold`` > 1 cuts the flat plan into that many bands (:func:`fold_plan`).
     """
+    if isinstance(fold, bool) or not isinstance(fold, int) or fold < 1:
+        raise UserInputError(f"fold must be an integer >= 1, got {fold!r}")
     n = specs[0].n_ports
-    pitch_y = float(port_pitch_y)
-    mzi_cell = ffzero_heater_mzi(port_spacing=pitch_y)
-    screen_cell = ffzero_phase_screen_heater()
+    pitch_y = float(port_pitch_y if port_pitch_y is not None else PORT_PITCH)
+    io_pitch = max(IO_PITCH, pitch_y)
+    fan = 0.0 if prefixed or io_pitch == pitch_y else fan_width(n)
+
+    def io_y(k: int) -> float:
+        return -k * io_pitch + (n - 1) * (io_pitch - pitch_y) / 2
+    mzi_cell = ffzero_heater_mzi(port_spacing=pitch_y, pad_size=pad_size)
+    screen_cell = ffzero_phase_screen_heater(port_spacing=pitch_y, pad_size=pad_size)
     mzi_w = mzi_cell.ports["o3"].x - mzi_cell.ports["o2"].x
     screen_w = screen_cell.ports["o2"].x - screen_cell.ports["o1"].x
-
-    slots = 1
-    for spec in specs:
-        sizes = [len(col) for col in spec.columns()]
-        for col in range(spec.n_columns + 1):
-            left = sizes[col - 1] if col > 0 else 0
-            right = sizes[col] if col < spec.n_columns else 0
-            slots = max(slots, track_slots(left) + track_slots(right))
-    gap_needed = 2 * STUB_MARGIN + (slots - 1) * track_pitch + 2 * track_pitch
-    pitch_x = mzi_w + gap_needed if mzi_pitch_x is None else float(mzi_pitch_x)
-    if pitch_x < mzi_w + gap_needed:
+    pitch_x = mzi_w + COLUMN_GAP if mzi_pitch_x is None else float(mzi_pitch_x)
+    if pitch_x < mzi_w + COLUMN_GAP:
         raise UserInputError(
-            f"mzi_pitch_x={mzi_pitch_x} µm is too small: MZI cell {mzi_w:.0f} µm + {slots} tracks need >= {mzi_w + gap_needed:.0f} µm"
+            f"mzi_pitch_x={mzi_pitch_x} µm is too small: the MZI cell is {mzi_w:.1f} µm wide, need >= {mzi_w + COLUMN_GAP:.1f} µm"
         )
-    gap = pitch_x - mzi_w
-    screen_gap = 2 * STUB_MARGIN + track_slots(n) * track_pitch
 
     placements: dict[str, Placement] = {}
-    gaps: list[Gap] = []
-    grounds: list[tuple[str, list[str]]] = []
+    bumps: list[Bump] = []
     labels: dict[str, tuple[float, float]] = {}
     cell_labels: dict[str, tuple[float, float]] = {}
 
@@ -207,57 +242,134 @@ def plan(
             cell_labels[text.string] = tuple(round(v, 6) for v in placements[name].point(text.x, text.y))
         return placements[name]
 
-    def label(name: str, p: Placement, key: str) -> None:
-        labels[name] = p.point(*p.cell.info[key])
+    def heater(cell: Component, name: str, x: float, y: float, roles: tuple[str, ...]) -> None:
+        p = place(cell, name, "o2" if "theta" in roles else "o1", x, y)
+        for role in roles:
+            labels[f"{name}_{role}"] = tuple(round(v, 6) for v in p.point(*p.cell.info[f"{role}_center"]))
+        for role, (px, py) in cell.info["pads"].items():
+            bx, by = p.point(px, py)
+            bumps.append(Bump(f"{name}_{role}", name, _HEATER_PORTS[role], round(bx, 6), round(by, 6)))
 
+    if prefixed:
+        _check_chip_pitch(pitch_y, tap_fraction)
     x = 0.0
     if prefixed:
-        place(ffzero_coherent_input(n_ports=n, pitch=pitch_y), INPUT_INSTANCE, "o1", x, 0.0)
+        place(ffzero_coherent_input(n_ports=n, pitch=pitch_y, **INPUT_CELL), INPUT_INSTANCE, "o1", x, 0.0)
     else:
         io_cell = ffzero_io_coupler(kind=coupler)
         for k in range(n):
-            place(io_cell, f"in{k}", "o1", x, -k * pitch_y, rotation=180)
-    x += 2 * STUB_MARGIN
+            place(io_cell, f"in{k}", "o1", x, io_y(k), rotation=180)
+    x += max(BLOCK_GAP, fan)
     for layer, spec in enumerate(specs):
         pre = f"L{layer}_" if prefixed else ""
-        layer_gaps = [Gap(x + col * pitch_x, x + col * pitch_x + gap) for col in range(spec.n_columns + 1)]
         for col, sites in enumerate(spec.columns()):
-            x_col = x + col * pitch_x + gap
-            members = []
             for site in sites:
-                heater = pre + site.name
-                p = place(mzi_cell, heater, "o2", x_col, -site.row * pitch_y)
-                layer_gaps[col].right.append(Terminal(f"{heater}_phi", heater, "phi"))
-                layer_gaps[col + 1].left.append(Terminal(f"{heater}_theta", heater, "theta"))
-                label(f"{heater}_theta", p, "theta_center")
-                label(f"{heater}_phi", p, "phi_center")
-                members.append(heater)
-            grounds.append((f"{pre}gnd_c{col}", members))
-        x_screen = x + spec.n_columns * pitch_x + gap
-        screen_channel = Gap(x_screen + screen_w, x_screen + screen_w + screen_gap)
-        members = []
+                heater(mzi_cell, pre + site.name, x + col * pitch_x, -site.row * pitch_y, ("theta", "phi"))
+        x += spec.n_columns * pitch_x
         for k in range(n):
-            name = f"{pre}screen_p{k}"
-            p = place(screen_cell, name, "o1", x_screen, -k * pitch_y)
-            screen_channel.left.append(Terminal(f"{name}_phi", name, "phi"))
-            label(f"{name}_phi", p, "phi_center")
-            members.append(name)
-        grounds.append((f"{pre}gnd_screen", members))
-        gaps.extend(layer_gaps + [screen_channel])
-        x = screen_channel.x1
+            heater(screen_cell, f"{pre}screen_p{k}", x, -k * pitch_y, ("phi",))
+        x += screen_w + max(BLOCK_GAP, fan)
         if layer < len(specs) - 1:
             width = 0.0
             for k in range(n):
                 cell = ffzero_eo_activation(tap_fraction=tap_fraction, label=f"{pre}tap_p{k}", **ACTIVATION_CELL)
                 width = cell.ports["o2"].x - cell.ports["o1"].x
-                place(cell, f"{pre}tap_p{k}", "o1", x + (k % 2) * (width + 2 * STUB_MARGIN), -k * pitch_y)
-            x += (2 if n > 1 else 1) * (width + 2 * STUB_MARGIN)
+                place(cell, f"{pre}tap_p{k}", "o1", x + (k % 2) * (width + BLOCK_GAP), -k * pitch_y)
+            x += (2 if n > 1 else 1) * (width + BLOCK_GAP)
     for k in range(n):
         if prefixed:
-            place(ffzero_photodetector(label=f"out{k}", **DETECTOR_CELL), f"out{k}", "o1", x, -k * pitch_y)
+            cell = ffzero_photodetector(label=f"out{k}", **DETECTOR_CELL)
+            width = cell.xmax - cell.ports["o1"].x
+            place(cell, f"out{k}", "o1", x + (k % 2) * (width + BLOCK_GAP), -k * pitch_y)
         else:
-            place(io_cell, f"out{k}", "o1", x, -k * pitch_y)
-    return Floorplan(placements, gaps, grounds, labels, pitch_x, cell_labels)
+            place(io_cell, f"out{k}", "o1", x, io_y(k))
+    flat = Floorplan(placements, bumps, labels, pitch_x, cell_labels)
+    if fold == 1:
+        return flat
+    return fold_plan(flat, fold, chip_links(specs) if prefixed else optical_links(specs[0]))
+
+
+def _port_point(fp: Floorplan, node: str) -> tuple[float, float]:
+    inst, _, port = node.partition(",")
+    p = fp.placements[inst]
+    q = p.cell.ports[port or "o1"]
+    return p.point(q.x, q.y)
+
+
+def _x_span(p: Placement) -> tuple[float, float]:
+    box = p.cell.dbbox()
+    xs = [p.point(x, y)[0] for x in (box.left, box.right) for y in (box.bottom, box.top)]
+    return min(xs), max(xs)
+
+
+def _y_span(p: Placement) -> tuple[float, float]:
+    box = p.cell.dbbox()
+    ys = [p.point(x, y)[1] for x in (box.left, box.right) for y in (box.bottom, box.top)]
+    return min(ys), max(ys)
+
+
+def fold_plan(fp: Floorplan, n_bands: int, links: list[Link]) -> Floorplan:
+    """A serpentine of ``fp``: cut into ``n_bands`` bands of about equal length, stacked downwards, every second one
+    turned by 180 degrees so light runs back west; the layout joins the bands with nested U-turns.
+
+    Cuts fall in the free space between cell columns (never inside a cell), where the optical ``links`` cross
+    on straight waveguides (not in an IO fan), and no link crosses two cuts.
+    """
+    spans = sorted(_x_span(p) for p in fp.placements.values())
+    merged = [list(spans[0])]
+    for lo, hi in spans[1:]:
+        if lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    ends = [(_port_point(fp, a), _port_point(fp, b)) for a, b in links]
+    spans = [(min(pa[0], pb[0]), max(pa[0], pb[0])) for pa, pb in ends]
+    fans = [span for span, (pa, pb) in zip(spans, ends) if abs(pa[1] - pb[1]) > 1e-3]
+    gaps = [g for g in ((a[1] + b[0]) / 2 for a, b in zip(merged, merged[1:])) if not any(lo < g < hi for lo, hi in fans)]
+    x0, x1 = merged[0][0], merged[-1][1]
+    cuts: list[float] = []
+    for i in range(1, n_bands):
+        last = cuts[-1] if cuts else -math.inf
+        free = [g for g in gaps if g > last and not any(lo < last and g < hi for lo, hi in spans)]
+        if not free:
+            raise UserInputError(f"fold={n_bands}: no {n_bands - 1} places between cell columns where every waveguide "
+                                 "crosses at most one fold (a Reck mesh's through-ports skip many columns); fold it "
+                                 "into fewer bands")
+        cuts.append(min(free, key=lambda g: abs(g - (x0 + i * (x1 - x0) / n_bands))))
+    edges = [x0, *cuts, x1]
+    width = max(b - a for a, b in zip(edges, edges[1:]))
+    ys = [y for p in fp.placements.values() for y in _y_span(p)] + [b.y for b in fp.bumps]
+    y_lo, y_hi = min(ys) - BUMP_SIZE_UM, max(ys) + BUMP_SIZE_UM
+    height = y_hi - y_lo + BLOCK_GAP
+
+    def point(x: float, y: float) -> tuple[float, float]:
+        band = sum(x > c for c in cuts)
+        if band % 2 == 0:
+            return round(x - edges[band], 6), round(y - band * height, 6)
+        return round(width - (x - edges[band]), 6), round(y_lo + y_hi - band * height - y, 6)
+
+    placements = {}
+    for name, p in fp.placements.items():
+        turned = sum(p.x > c for c in cuts) % 2 == 1
+        placements[name] = Placement(p.cell, p.port, *point(p.x, p.y), (p.rotation + 180.0 * turned) % 360)
+    bumps = [Bump(b.net, b.inst, b.port, *point(b.x, b.y)) for b in fp.bumps]
+    return Floorplan(placements, bumps, {k: point(*v) for k, v in fp.heater_labels.items()}, fp.pitch_x,
+                     {k: point(*v) for k, v in fp.cell_labels.items()})
+
+
+def fan_width(n_ports: int) -> float:
+    """x span (µm) a ``gf.routing.route_bundle`` fan needs between N couplers at ``IO_PITCH`` and the mesh's ports."""
+    return 100.0 + FAN_SEPARATION * math.ceil(n_ports / 2)
+
+
+def _check_chip_pitch(pitch_y: float, tap_fraction: float) -> None:
+    """A chip's activation and detector cells alternate between two sub-columns: two port pitches must hold one."""
+    for what, cell in (("activation", ffzero_eo_activation(tap_fraction=tap_fraction, **ACTIVATION_CELL)),
+                       ("detector", ffzero_photodetector(**DETECTOR_CELL))):
+        need = (cell.ysize + METAL_SPACE_UM) / 2
+        if pitch_y < need:
+            raise UserInputError(f"port_pitch_y={pitch_y:g} µm is below the {need:.1f} µm a chip needs: its {what} cells are "
+                                 f"{cell.ysize:.1f} µm tall and alternate between two sub-columns")
 
 
 def heater_positions_for(specs: MeshSpec | list[MeshSpec], **layout_kwargs) -> dict[str, tuple[float, float]]:
@@ -265,14 +377,14 @@ def heater_positions_for(specs: MeshSpec | list[MeshSpec], **layout_kwargs) -> d
 
     One MeshSpec: the ``mesh_layout`` and its names (``mzi_c0_r0_theta``); a list:
     the ``chip_layout`` and the simulator's chip names (``L{l}_mzi_c0_r0_theta``).
-    ``layout_kwargs``: ``mzi_pitch_x``, ``port_pitch_y``, ``track_pitch``,
-    ``coupler``, ``tap_fraction`` as for the layout. Cached; equal to the labels read back from the drawn layout
+    ``layout_kwargs``: ``mzi_pitch_x``, ``port_pitch_y``, ``coupler``, ``tap_fraction``, ``pad_size``, ``fold``
+    as for the layout. Cached; equal to the labels read back from the drawn layout
     (a chip's also name its input heaters ``in{k}_amp``/``in{k}_sign``, activations and detectors).
     """
     prefixed = not isinstance(specs, MeshSpec)
     spec_list = list(specs) if prefixed else [specs]
     check_specs(spec_list)
-    allowed = {"mzi_pitch_x", "port_pitch_y", "track_pitch", "coupler", "tap_fraction"}
+    allowed = {"mzi_pitch_x", "port_pitch_y", "coupler", "tap_fraction", "pad_size", "fold"}
     unknown = sorted(set(layout_kwargs) - allowed)
     if unknown:
         raise UserInputError(

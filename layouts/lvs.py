@@ -9,7 +9,7 @@ instances carry the simulator's names, so the graphs compare name by name.
 
 Electrical: the top metal is merged into islands; every heater's signal
 terminal must share an island with exactly its own pad and nothing else, and
-every column's ground terminals with its ground pad.
+every heater cell's ground terminal with exactly one ground pad.
 """
 
 from __future__ import annotations

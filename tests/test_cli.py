@@ -193,7 +193,7 @@ def test_version_and_help_show_choices_and_generated_defaults(capsys):
     assert capsys.readouterr().out.strip() == f"ffzero {ffzero_photonics.__version__}"
     assert main(["train", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    for choices in ("[mlp|cnn|photonic]", f"[{'|'.join(PARADIGMS)}]", "[sgd|adam]", "[constant|cosine]",
+    for choices in ("[mlp|cnn|photonic|cnn1d]", f"[{'|'.join(PARADIGMS)}]", "[sgd|adam]", "[constant|cosine]",
                     "[central|forward]", "[sphere|gaussian]", "[clements|reck]", "[auto|simplex|onehot]",
                     "[tanh|relu|leaky_relu|gelu|sigmoid|none]", f"[{'|'.join(DATASET_NAMES)}]"):
         assert choices in text, choices

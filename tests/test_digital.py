@@ -1,4 +1,4 @@
-"""Digital black boxes: protocol shapes, candidate batching, query accounting, jax twin, conv math."""
+"""Digital black boxes: protocol shapes, candidate batching, query accounting, jax twin, conv math (2-D and 1-D)."""
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +8,7 @@ from scipy.signal import correlate2d
 
 from ffzero_photonics.blackbox import DifferentiableTwin, LayeredBlackBox, QueryCounter
 from ffzero_photonics.digital.cnn import CNN
-from ffzero_photonics.digital.layers import ACTIVATIONS, Conv2D, Dense, activate, check_activation
+from ffzero_photonics.digital.layers import ACTIVATIONS, Conv1D, Conv2D, Dense, activate, check_activation
 from ffzero_photonics.digital.mlp import MLP
 
 
@@ -36,6 +36,7 @@ def _models():
         MLP((4, 5, 2), activation="gelu", seed=1),
         CNN(image_shape=(7, 6), channels=(3, 2), kernel=3, stride=1, seed=2),
         CNN(image_shape=(9, 9), channels=(2, 3), kernel=2, stride=2, activation="relu", seed=4),
+        CNN(image_shape=(13,), channels=(3, 2), kernel=3, stride=2, seed=5),
     ]
 
 
@@ -108,7 +109,7 @@ def test_candidate_batching_equals_one_at_a_time(model):
 
 def test_batched_layer_forms_accept_stacked_inputs():
     rng = np.random.default_rng(0)
-    for lay in (Dense(5, 4), Conv2D((2, 6, 5), 3, kernel=3, stride=2)):
+    for lay in (Dense(5, 4), Conv2D((2, 6, 5), 3, kernel=3, stride=2), Conv1D((2, 9), 3, kernel=3, stride=2)):
         params = rng.normal(size=(3, lay.n_params))
         h2 = rng.normal(size=(4, lay.in_dim))
         h3 = rng.normal(size=(3, 4, lay.in_dim))
@@ -257,6 +258,32 @@ def test_conv_matches_scipy_correlate2d(stride):
             np.testing.assert_allclose(out[n, o], ref, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv1d_matches_numpy_correlate(stride):
+    rng = np.random.default_rng(stride)
+    lay = Conv1D((2, 11), 3, kernel=4, stride=stride)
+    assert lay.out_shape == (3, (11 - 4) // stride + 1) and lay.n_params == 3 * 2 * 4 + 3
+    params = rng.normal(size=lay.n_params)
+    x = rng.normal(size=(4,) + lay.in_shape)
+    w = params[: lay.n_weights].reshape(3, 2, 4)
+    b = params[lay.n_weights :]
+    out = lay.forward(params, x.reshape(4, -1)).reshape((4,) + lay.out_shape)
+    for n in range(4):
+        for o in range(3):
+            ref = sum(np.correlate(x[n, c], w[o, c], mode="valid") for c in range(2))[::stride] + b[o]
+            np.testing.assert_allclose(out[n, o], ref, rtol=0, atol=1e-12)
+
+
+def test_cnn_on_a_sequence_has_1d_feature_maps():
+    c = CNN(image_shape=(40,), channels=(8, 8, 8), kernel=5, stride=2, seed=0)
+    assert c.n_inputs == 40
+    assert [c.layer_info(l).out_shape for l in range(3)] == [(8, 18), (8, 7), (8, 2)]
+    assert c.layer_info(1).n_params == 8 * 8 * 5 + 8
+    w0 = c.get_params(0)[:40]
+    assert np.abs(w0).max() <= np.sqrt(6.0 / (1 * 5 + 8 * 5)) and np.all(c.get_params(0)[40:] == 0.0)
+    assert CNN.from_config(c.to_config()).to_config() == c.to_config()
+
+
 def test_cnn_layer0_matches_scipy():
     model = CNN(image_shape=(8, 8), channels=(4, 4), kernel=3, activation="none", seed=0)
     x = _x(3, 64)
@@ -364,7 +391,8 @@ def test_mlp_constructor_validation(kwargs, match):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"image_shape": (8,)}, "image_shape"),
+        ({"image_shape": (8, 8, 1)}, "image_shape"),
+        ({"image_shape": (4,), "channels": (2, 2)}, "kernel 3 does not fit layer 1.*2 "),
         ({"image_shape": (8, -1)}, r"image_shape\[1\]"),
         ({"channels": ()}, "channels"),
         ({"channels": (4, 0)}, r"channels\[1\]"),
@@ -379,3 +407,57 @@ def test_mlp_constructor_validation(kwargs, match):
 def test_cnn_constructor_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         CNN(**kwargs)
+
+
+# ----------------------------------------------------------------- 1-D CNN through the registry, trainer and CLI
+
+
+@pytest.fixture(scope="module")
+def small_mnist1d():
+    from ffzero_photonics.data import load_dataset
+
+    return load_dataset("mnist1d", seed=0, n_samples=400)
+
+
+def test_cnn1d_is_registered_for_sequences_only(small_mnist1d):
+    from ffzero_photonics.data import load_dataset
+    from ffzero_photonics.errors import UserInputError
+    from ffzero_photonics.registry import build_model, model_from_config
+
+    model = build_model("cnn1d", small_mnist1d, seed=3, channels=[4, 4], kernel=5, stride=2)
+    assert isinstance(model, CNN) and model.image_shape == (40,) and model.n_inputs == 40
+    assert [model.layer_info(l).out_shape for l in range(2)] == [(4, 18), (4, 7)]
+    assert model_from_config("cnn1d", model.to_config()).to_config() == model.to_config()
+    assert build_model("cnn1d", small_mnist1d).channels == (16, 16, 16)
+    with pytest.raises(UserInputError, match=r"cnn1d model needs sequence data .* 'digits' has feature shape \(8, 8\)"):
+        build_model("cnn1d", load_dataset("digits", seed=0, max_train=50))
+    with pytest.raises(UserInputError, match="option 'stride' takes int, got 'two'"):
+        build_model("cnn1d", small_mnist1d, stride="two")
+
+
+def test_cnn1d_dd_step_on_jax_matches_numpy(small_mnist1d):
+    from ffzero_photonics.trainer import Trainer
+
+    thetas = {}
+    for backend in ("numpy", "jax"):
+        model = CNN(image_shape=(40,), channels=(3, 3), kernel=5, stride=2, seed=1)
+        Trainer(backend=backend, epochs=1, batch_size=32, seed=2).fit(model, small_mnist1d)
+        thetas[backend] = np.concatenate([model.get_params(l) for l in range(model.n_layers)])
+    start = CNN(image_shape=(40,), channels=(3, 3), kernel=5, stride=2, seed=1)
+    assert np.max(np.abs(thetas["numpy"] - np.concatenate([start.get_params(l) for l in range(2)]))) > 1e-4
+    np.testing.assert_allclose(thetas["jax"], thetas["numpy"], rtol=0, atol=1e-8 * np.abs(thetas["numpy"]).max())
+
+
+def test_ffzero_train_cnn1d_on_mnist1d_through_the_cli(tmp_path):
+    import json
+
+    from ffzero_photonics.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--model", "cnn1d", "--dataset", "mnist1d", "--channels", "4,4", "--epochs", "1",
+            "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["model"] == "cnn1d" and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["model_config"]["image_shape"] == [40] and metrics["model_config"]["channels"] == [4, 4]
+    assert metrics["queries"] == 2 * 2 * (2600 // 16) * 16  # 2 layers x 162 steps x 2 candidates x 16 samples

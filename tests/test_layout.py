@@ -16,7 +16,7 @@ from ffzero_photonics.components.input_cells import ffzero_coherent_input
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.layouts.extract import heater_positions, layout_netlist, pad_positions, waveguide_lengths
 from ffzero_photonics.layouts.islands import Islands
-from ffzero_photonics.layouts.floorplan import heater_positions_for, optical_links
+from ffzero_photonics.layouts.floorplan import PORT_PITCH, heater_positions_for, optical_links
 from ffzero_photonics.layouts.layers import HEATER_LABEL_LAYER, METAL_LAYER, PAD_LABEL_LAYER
 from ffzero_photonics.layouts.lvs import canonical_graph, check_electrical, compare_connectivity, unconnected_metal
 from ffzero_photonics.layouts.mesh_layout import chip_layout, mesh_layout
@@ -26,7 +26,7 @@ from ffzero_photonics.tapeout.export import export_chip
 from ffzero_photonics.tapeout.heater_table import HEATER_TABLE_COLUMNS
 
 TOPOLOGIES = ("clements", "reck")
-PITCH_Y = 100.0
+PITCH_Y = PORT_PITCH
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -69,7 +69,7 @@ def _count(counts: dict[str, int], prefix: str) -> int:
 def test_heater_mzi_ports_follow_the_netlist_convention():
     c = cells.ffzero_heater_mzi(port_spacing=110.0)
     p = c.ports
-    assert {"o1", "o2", "o3", "o4", "theta", "phi", "gnd_n", "gnd_s"} <= {q.name for q in p}
+    assert {"o1", "o2", "o3", "o4", "theta", "phi", "gnd_n"} <= {q.name for q in p}
     assert p["o1"].x == p["o2"].x < p["o3"].x == p["o4"].x
     assert p["o2"].y - p["o1"].y == pytest.approx(110.0)
     assert p["o3"].y == p["o2"].y and p["o4"].y == p["o1"].y
@@ -78,13 +78,28 @@ def test_heater_mzi_ports_follow_the_netlist_convention():
     phi_y = c.info["phi_center"][1]
     assert phi_y == pytest.approx(p["o2"].y), "phi heater sits on the upper input arm"
     assert p["o1"].y < theta_y < p["o2"].y and theta_y > (p["o1"].y + p["o2"].y) / 2, "theta on the upper internal arm"
+    pads = c.info["pads"]
+    assert set(pads) == {"phi", "theta", "gnd"}
+    assert all(y == pytest.approx(p["o2"].y + 55.0) for _, y in pads.values()), "bumps in the strip above the upper port"
+    assert p["o2"].x < min(x for x, _ in pads.values()) - 15.0 + 1e-6 and max(x for x, _ in pads.values()) + 15.0 < p["o3"].x
+
+
+def test_heater_cells_draw_the_heated_length_and_stay_compact():
+    """Heaters are as long as the physical chip's heated length; the cell is what the heaters, MMIs and fans need."""
+    mzi = cells.ffzero_heater_mzi()
+    assert mzi.settings["theta_length"] == mzi.settings["phi_length"] == cells.HEATED_LENGTH_UM == 61.6
+    assert mzi.ports["o3"].x - mzi.ports["o2"].x < 320.0
+    assert cells.fan_length(70.0) == 35.0 and cells.fan_length(127.0) > cells.fan_length(70.0)
+    assert cells._sbend_min_radius(cells.fan_length(70.0), 34.375) >= cells.FAN_RADIUS_UM
+    assert cells._sbend_min_radius(cells.fan_length(70.0) - 5.0, 34.375) < cells.FAN_RADIUS_UM, "the shortest such fan"
+    assert cells.min_port_spacing() == 61.0
 
 
 @pytest.mark.parametrize(
     "factory, kwargs, ports",
     [
-        (cells.ffzero_heater_mzi, {"port_spacing": 97.0}, {"o1", "o2", "o3", "o4", "theta", "phi", "gnd_n", "gnd_s"}),
-        (cells.ffzero_phase_screen_heater, {"length": 91.0}, {"o1", "o2", "phi", "gnd_n", "gnd_s"}),
+        (cells.ffzero_heater_mzi, {"port_spacing": 97.0}, {"o1", "o2", "o3", "o4", "theta", "phi", "gnd_n"}),
+        (cells.ffzero_phase_screen_heater, {"length": 91.0}, {"o1", "o2", "phi", "gnd_n"}),
         (cells.ffzero_photodetector, {"pad_size": 31.0}, {"o1", "pd_a", "pd_k"}),
         (ffzero_eo_activation, {"modulator_length": 400.0}, {"o1", "o2", "pd_a", "pd_k", "tia_out", "bias"}),
         (ffzero_coherent_input, {"n_ports": 2}, {"fiber", "o1", "o2"}),
@@ -136,10 +151,10 @@ def test_gds_reads_back_with_expected_content(topology, mesh4, tmp_path):
     assert len(heater_labels) == n_heaters == 16
 
     pad_labels = _texts(layout, top, PAD_LABEL_LAYER)
-    heater_pads = [t for t in pad_labels if not t.startswith("gnd_")]
+    heater_pads = [t for t in pad_labels if not t.endswith("_gnd")]
     assert sorted(heater_pads) == sorted(spec.heater_names)
-    ground_pads = [t for t in pad_labels if t.startswith("gnd_")]
-    assert len(ground_pads) == spec.n_columns + 1
+    ground_pads = [t for t in pad_labels if t.endswith("_gnd")]
+    assert len(ground_pads) == spec.n_mzis + spec.n_ports, "one ground bump per MZI (its two heaters) and screen heater"
     assert _count(counts, "ffzero_pad") == n_heaters + len(ground_pads)
 
     heater_layer = layout.layer(47, 0)
@@ -204,7 +219,7 @@ def test_electrical_check_finds_opens_and_shorts(mesh4):
     pads = pad_positions(shorted)
     (xa, ya), (xb, yb) = pads["mzi_c0_r0_phi"], pads["mzi_c0_r0_theta"]
     assert ya == yb
-    shorted.add_polygon([(xa, ya - 5), (xb, ya - 5), (xb, ya + 5), (xa, ya + 5)], layer=(49, 0))
+    shorted.add_polygon([(xa, ya - 5), (xb, ya - 5), (xb, ya + 5), (xa, ya + 5)], layer=(49, 0))  # over the ground pad too
     errors = check_electrical(shorted)
     assert any(e.startswith("mzi_c0_r0_phi is shorted to") and "mzi_c0_r0_theta" in e for e in errors), errors
 
@@ -266,7 +281,8 @@ def test_waveguide_lengths_name_the_netlist_waveguides(topology, mesh4):
     lengths = waveguide_lengths(mesh4[topology], spec)
     wg = mesh_netlist(spec, with_waveguides=True)
     assert set(lengths) == {k for k, v in wg["instances"].items() if v["component"] == "waveguide"}
-    gap = mesh4[topology].info["mzi_pitch_x"] - (cells.ffzero_heater_mzi(port_spacing=PITCH_Y).xsize)
+    mzi = cells.ffzero_heater_mzi(port_spacing=PITCH_Y)
+    gap = mesh4[topology].info["mzi_pitch_x"] - (mzi.ports["o3"].x - mzi.ports["o2"].x)
     assert lengths["wg_p1_c1"] == pytest.approx(gap, abs=1e-3), "neighbouring columns: one straight across the gap"
     assert lengths["wg_p0_c2"] == pytest.approx(gap + mesh4[topology].info["mzi_pitch_x"], abs=1e-3), "skips column 1"
     settings = mesh_settings(
@@ -287,8 +303,10 @@ def test_mzi_pitch_too_small_is_rejected():
         mesh_layout(build_mesh("clements", 4), mzi_pitch_x=300.0)
     with pytest.raises(UserInputError, match="wiring"):
         mesh_layout(build_mesh("clements", 4), wiring="magic")
-    with pytest.raises(UserInputError, match="port_pitch_y=50"):
+    with pytest.raises(UserInputError, match="port_spacing=50"):
         mesh_layout(build_mesh("clements", 4), port_pitch_y=50.0)
+    with pytest.raises(UserInputError, match="pad_size=20"):
+        mesh_layout(build_mesh("clements", 4), pad_size=20.0)
 
 
 # ---------------------------------------------------------------- chip
@@ -317,7 +335,7 @@ def test_chip_labels_cells_and_lvs(chip, tmp_path):
     expected = [f"L{l}_{h}" for l, s in enumerate(specs) for h in s.heater_names]
     layout, top = _read_gds(chip.write_gds(gdspath=tmp_path / "chip.gds"))
     assert sorted(_texts(layout, top, HEATER_LABEL_LAYER)) == sorted(expected + sorted(_chip_device_labels(4, 2)))
-    pads = [t for t in _texts(layout, top, PAD_LABEL_LAYER) if "gnd_" not in t]
+    pads = [t for t in _texts(layout, top, PAD_LABEL_LAYER) if not t.endswith("_gnd") or t.startswith("in")]
     assert sorted(pads) == sorted(expected + sorted(_chip_cell_pads(4, 2)))
     counts = _child_counts(layout, top)
     assert _count(counts, "ffzero_eo_activation") == 4
@@ -365,8 +383,8 @@ def test_two_layer_n8_chip_has_no_floating_metal():
 def test_chip_rejects_mixed_port_counts_and_a_pitch_its_cells_do_not_fit():
     with pytest.raises(UserInputError, match="same number of ports"):
         chip_layout([build_mesh("clements", 4), build_mesh("clements", 6)])
-    with pytest.raises(UserInputError, match="port_pitch_y=90"):
-        chip_layout([build_mesh("clements", 4)] * 2, port_pitch_y=90.0)
+    with pytest.raises(UserInputError, match="port_pitch_y=65 µm is below the 69.3 µm a chip needs: its activation"):
+        chip_layout([build_mesh("clements", 4)] * 2, port_pitch_y=65.0)
 
 
 # ---------------------------------------------------------------- export

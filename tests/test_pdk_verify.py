@@ -375,6 +375,10 @@ def test_swapped_waveguide_fails_naming_the_place(trained, tmp_path):
     assert "optical: L0_mzi_c0_r0,o4 connects to L0_mzi_c1_r1,o1 in layout, to L0_mzi_c1_r1,o2 in netlist" in report.errors
     assert report.deviation[0] > 1e-2 and report.deviation[1] < 1e-9, "only the first layer is miswired"
     assert any(e.startswith("layer 0: max |U_layout - U_trained|") for e in report.errors)
+    assert report.engine == "numpy" and max(report.crosscheck) < 1e-10  # N <= 25: sax agrees on the miswired chip
+    numpy_only = verify_run(run, bad, engine="numpy")
+    assert numpy_only.crosscheck == [] and numpy_only.deviation == pytest.approx(report.deviation, abs=1e-10)
+    assert any(e.startswith("layer 0: max |U_layout - U_trained|") for e in numpy_only.errors)
 
 
 def _swap_rows(src: Path, dst: Path, a: str, b: str, keys: tuple[str, ...]) -> None:
@@ -398,6 +402,7 @@ def test_heater_on_the_wrong_pad_fails_naming_heater_and_pad(trained, tmp_path):
     _swap_rows(table, phases, a, b, ("phase_rad", "power_mW", "voltage_V"))
     report = verify_run(run, gds, heater_csv=phases)
     assert not report.passed and report.deviation[0] > 1e-3
+    assert verify_run(run, gds, heater_csv=phases, engine="numpy").deviation[0] == pytest.approx(report.deviation[0])
     assert any(e.startswith(f"heater table: {a} is set to") for e in report.errors), report.errors
 
     pads = tmp_path / "pads.csv"
@@ -454,6 +459,8 @@ def test_verify_inputs_give_one_line_errors(trained, tmp_path):
         verify_run(run, tmp_path / "nope.gds")
     with pytest.raises(UserInputError, match="route_phases"):
         verify_run(run, gds, route_phases="sometimes")
+    with pytest.raises(UserInputError, match="engine must be one of auto, numpy, sax, got 'fast'"):
+        verify_run(run, gds, engine="fast")
     with pytest.raises(UserInputError, match="heater table .*x.csv"):
         verify_run(run, gds, heater_csv=tmp_path / "x.csv")
     blank = tmp_path / "blank.csv"

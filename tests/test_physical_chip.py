@@ -67,7 +67,7 @@ def test_default_chip_keeps_every_layer_within_20_dB_and_the_activation_nonlinea
     mean_in = chip.physical.layers[0].mean_detector_mW / eo.alpha
     transmission = [float(np.cos(eo.phase(p)) ** 2) for p in (0.1 * mean_in, mean_in)]
     assert transmission[1] > 10 * transmission[0]  # dark at low power, open at the operating point
-    assert chip.physical.route_um[0] > 10_000  # the drawn column pitch (~880 um), not a 100 um grid
+    assert chip.physical.route_um[0] > 4_000  # the drawn column pitch (~326 um), not a 100 um grid
 
 
 def test_readings_are_physical_power_and_noise_follows_the_detector():

@@ -161,3 +161,89 @@ def test_bounded_study_runs_on_the_physical_chip(tmp_path):
     assert json.loads((tmp_path / "plan.json").read_text())["chip_config"]["chip"]["model"] == "physical"
     summary = (tmp_path / "summary.md").read_text()
     assert "the physical chip of the given CHIP.toml" in summary and "laser_power_mW=0.1" in summary
+
+
+# ---------------------------------------------------------------- grid options (effects, levels, methods, epochs)
+@pytest.mark.parametrize("field,value,match", [
+    ("methods", ("offline",), "need an in-situ method"),
+    ("methods", ("offline", "bp"), "methods must be distinct names from offline, ffzero, ffzero-hw, got"),
+    ("methods", ("ffzero", "ffzero"), "methods must be distinct names"),
+    ("effect_levels", (("dac", ("high",)),), "effect_levels names effect 'dac', which is not in effects"),
+    ("effect_levels", (("phase_offset", ("worst",)),), "unknown severity level 'worst'"),
+    ("mc_instances", -1, "mc_instances must be a non-negative integer, got -1"),
+])
+def test_grid_selection_is_validated_naming_the_bad_value(field, value, match):
+    with pytest.raises(UserInputError, match=match) as err:
+        StudyPlan(**{**TINY, field: value})
+    assert "\n" not in str(err.value)
+
+
+def test_effect_levels_choose_each_effects_own_severities_and_round_trip():
+    plan = StudyPlan(**{**TINY, "effects": ("phase_offset", "dac"), "levels": ("medium", "high"),
+                        "effect_levels": (("dac", ["low"]),), "methods": ("offline", "ffzero-hw")})
+    assert plan.grid_cells() == [("phase_offset", "medium"), ("phase_offset", "high"), ("dac", "low")]
+    assert plan.offline_partner() == "ffzero-hw" and StudyPlan(**TINY).offline_partner() == "ffzero"
+    d = plan.to_dict()
+    assert StudyPlan(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}) == plan
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--effects", "laser,,drift"], "--effects must be comma-separated names"),
+    (["--effects", "drift:medium/"], "--effects item 'drift:medium/' must be EFFECT or EFFECT:LEVEL/LEVEL"),
+    (["--effects", "drift,drift:high"], "--effects names an effect twice"),
+    (["--methods", "offline"], "need an in-situ method"),
+    (["--effects", "shot"], "unknown physical-chip effect 'shot'"),
+    (["--levels", "medium,extreme"], "unknown severity level 'extreme'"),
+])
+def test_cli_grid_options_refuse_bad_values_in_one_line(tmp_path, capsys, args, match):
+    from ffzero_photonics.cli import main
+
+    out = tmp_path / "s"
+    assert main(["study", "robustness", "--out", str(out), "--chip-config", "examples/chip.toml", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and "\n" not in err and not out.exists()
+
+
+def test_cli_grid_only_study_on_the_physical_chip(tmp_path):
+    """The options end to end: two effects with their own levels, offline vs FFzero-hw only, 1 epoch, no extras."""
+    from ffzero_photonics.cli import main
+
+    chip = tmp_path / "chip.toml"
+    chip.write_text('[chip]\nmodel = "physical"\nports = 10\nlayers = 1\n[thermal]\npositions = "grid"\n')
+    out = tmp_path / "s"
+    assert main(["study", "robustness", "--out", str(out), "--chip-config", str(chip), "--seeds", "1",
+                 "--workers", "1", "--effects", "laser:high,drift:high", "--methods", "offline,ffzero-hw",
+                 "--epochs", "1", "--offline-epochs", "1", "--grid-only"]) == 0
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["methods"] == ["offline", "ffzero-hw"] and plan["epochs"] == 1 and plan["mc_instances"] == 0
+    rows = list(csv.DictReader((out / "robustness.csv").open()))
+    assert sorted({(r["effect"], r["level"], r["method"]) for r in rows}) == [
+        ("drift", "high", "ffzero-hw"), ("drift", "high", "offline"), ("ideal", "none", "ffzero-hw"),
+        ("ideal", "none", "offline"), ("laser", "high", "ffzero-hw"), ("laser", "high", "offline")]
+    assert len(rows) == 6 and all(float(r["lab_time_s"]) > 0 for r in rows)
+    summary = list(csv.DictReader((out / "robustness_summary.csv").open()))
+    assert [(r["effect"], r["setting"], r["n_seeds"]) for r in summary] == [
+        ("ideal", "as configured", "1"), ("laser", "laser_power_mW=0.1", "1"),
+        ("drift", "drift_sigma_rad_per_sqrt_s=0.1", "1")]
+    grid = (out / "robustness.md").read_text()
+    assert "## Accuracy vs laser power" in grid and "| 0.1 | high |" in grid and "| 10 | baseline |" in grid
+    assert "(paper)" not in grid and (out / "accuracy_vs_laser.png").stat().st_size > 1000
+    assert not any((out / n).exists() for n in ("monte_carlo.csv", "ablations.md", "wavelength.csv", "yield_curve.png"))
+
+
+# ---------------------------------------------------------------- the 64-port physical chip
+def test_chip64_example_closes_its_power_budget():
+    """examples/chip64.toml: one 64-port mesh whose heaters fit the power limit and whose detectors see light."""
+    from ffzero_photonics.chip_factory import build_chip_from_config
+    from ffzero_photonics.data import load_dataset
+    from ffzero_photonics.photonic.budget_report import power_budget
+    from ffzero_photonics.photonic.chip_config import ChipConfig
+
+    config = ChipConfig.from_toml("examples/chip64.toml")
+    assert (config.chip.ports, config.chip.layers, config.is_physical) == (64, 1, True)
+    data = load_dataset("digits", seed=0, standardize=False)
+    report = power_budget(build_chip_from_config(config, data), data.X_test[:64])
+    layer = report["layers"][0]
+    assert report["heater_power_W"] < 0.2 * report["max_total_power_W"]  # the 2 x 16 chip.toml's draws 8.5 W of 15
+    assert layer["mesh_loss_dB"] < 45 and layer["snr_dB"] > 5  # 92.9 dB and -97 dB with chip.toml's tables at N = 64
+    assert layer["mean_detector_power_dBm"] > -65

@@ -34,10 +34,13 @@ HEATERS = Drive()  # heater calibration defaults: the design's [nonideal.drive] 
 @click.option("--resistance-ohm", type=POSITIVE_FLOAT, default=None,
               help=with_default("heater resistance (ohm)", f"{HEATERS.resistance_ohm:g}, or the config's or "
                                 "physical run's"))
+@click.option("--fold", type=POSITIVE_INT, default=None,
+              help=with_default("fold the layout into this many bands joined by U-turns (a serpentine, for long "
+                                "meshes)", "1, or the config's or trained run's [chip] fold"))
 @click.option("--raw-phases", is_flag=True,
               help="write the trained phases as they are (no compensation of route and cell-path phases)")
 def export_gds(run_dir: str | None, config_path: str | None, mesh: str | None, ports: int | None, layers: int | None,
-               out: str, p_pi_mw: float | None, resistance_ohm: float | None, raw_phases: bool) -> int:
+               out: str, p_pi_mw: float | None, resistance_ohm: float | None, fold: int | None, raw_phases: bool) -> int:
     """Write OUT (GDS), OUT_heaters.csv and OUT.png."""
     out_path = Path(out)
     if not out_path.parent.exists():
@@ -52,7 +55,7 @@ def export_gds(run_dir: str | None, config_path: str | None, mesh: str | None, p
     if run_dir is not None:
         from ..tapeout import export_run
 
-        result, compensated = export_run(run_dir, out_path, compensate_routes=not raw_phases, **given)
+        result, compensated = export_run(run_dir, out_path, compensate_routes=not raw_phases, fold=fold, **given)
         if compensated:
             click.echo("heater phases compensate the routed waveguides' and the cells' own waveguides' phases (verify with `ffzero verify`)")
     else:
@@ -60,8 +63,10 @@ def export_gds(run_dir: str | None, config_path: str | None, mesh: str | None, p
         from ..tapeout import export_chip
 
         chosen = {**LAYOUT_DEFAULTS, **design, **layout}
+        fold = chosen.pop("fold", 1) if fold is None else fold
         specs = [build_mesh(chosen["mesh"], chosen["ports"]) for _ in range(chosen["layers"])]
-        result = export_chip(specs if len(specs) > 1 else specs[0], None, out_path, **heaters)
+        result = export_chip(specs if len(specs) > 1 else specs[0], None, out_path, **heaters,
+                             **({"fold": fold} if fold != 1 else {}))
     click.echo(f"wrote {result.gds_path} ({result.n_heaters} heaters, {result.n_pads} pads), "
                f"heater table {result.csv_path}, preview {result.png_path}")
     report_tapeout(result.gds_path, result.csv_path)
@@ -95,10 +100,10 @@ def total_heater_power_w(csv_path: Path) -> float | None:
 
 
 def design_from_config(path: str) -> dict:
-    """mesh, ports, layers and the heaters' calibration ([heaters] of a physical chip) a configuration file describes."""
+    """mesh, ports, layers, fold and the heaters' calibration ([heaters] of a physical chip) a configuration file describes."""
     from ..photonic.chip_config import ChipConfig
 
     config = ChipConfig.from_toml(path)
     drive = config.heaters if config.is_physical else config.nonideal.drive
-    return {"mesh": config.chip.mesh, "ports": config.chip.ports, "layers": config.chip.layers,
+    return {"mesh": config.chip.mesh, "ports": config.chip.ports, "layers": config.chip.layers, "fold": config.chip.fold,
             "heaters": {"p_pi_mW": drive.p_pi_mW, "resistance_ohm": drive.resistance_ohm}}

@@ -20,6 +20,7 @@ from .chip import chip
 from .drc import drc
 from .evaluate import evaluate
 from .export_gds import export_gds
+from .fab import fab
 from .listing import list_command
 from .signoff import signoff
 from .study import study
@@ -39,7 +40,7 @@ def cli() -> None:
     """Design and train photonic neural networks without backpropagation."""
 
 
-for command in (train, evaluate, export_gds, verify, signoff, drc, study, chip, sweep, list_command):
+for command in (train, evaluate, export_gds, verify, signoff, fab, drc, study, chip, sweep, list_command):
     cli.add_command(command)
 
 

@@ -14,6 +14,7 @@ from ..method.estimators import DIRECTIONS, SCHEMES
 from ..method.losses import LOSSES
 from ..method.optim import OPTIMIZERS, SCHEDULES
 from ..method.prototypes import PROTOTYPE_KINDS
+from ..method.search import ESTIMATORS
 from ..photonic.nonideal_config import DESIGN_WAVELENGTH_UM, parse_preset
 from ..registry import OptionSpec, available_models
 from ..trainer import PARADIGM_DEFAULTS, PARADIGMS, TrainConfig, default_train
@@ -21,7 +22,7 @@ from .options import (INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_F
                       NamedChoice, Number, Presets, existing_file, with_default)
 
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "eps", "n_dirs", "scheme", "directions", "optimizer", "schedule", "loss",
-              "prototypes", "margin", "proj_dim", "checkpoint_every", "backend")
+              "prototypes", "margin", "proj_dim", "checkpoint_every", "backend", "estimator")
 CHIP_FLAGS = ("chip_config", "nonideal", "wavelength", "instance_seed")
 OWN_PARAMS = {"model", "paradigm", "dataset", "seed", "out", "no_progress", *TRAIN_KEYS, *CHIP_FLAGS}
 MODELS = available_models()
@@ -98,7 +99,10 @@ def _with_model_options(command):
 @_train_option("--batch-size", "batch_size", POSITIVE_INT)
 @_train_option("--lr", "lr", POSITIVE_FLOAT, "learning rate")
 @_train_option("--eps", "eps", POSITIVE_FLOAT, "perturbation norm of the finite differences")
-@_train_option("--dirs", "n_dirs", POSITIVE_INT, "K random directions per step")
+@_train_option("--estimator", "estimator", NamedChoice("estimator", ESTIMATORS),
+               "forward-only update: dd, spsa, cma (separable CMA-ES) or coordinate (heater sinusoids; photonic)")
+@_train_option("--dirs", "n_dirs", POSITIVE_INT,
+               "K per step: dd/spsa directions, coordinate heaters, cma population (1: cma's 4 + 3 ln d)")
 @_train_option("--scheme", "scheme", NamedChoice("scheme", SCHEMES), "finite-difference scheme")
 @_train_option("--directions", "directions", NamedChoice("directions", DIRECTIONS), "direction distribution")
 @_train_option("--optimizer", "optimizer", NamedChoice("optimizer", OPTIMIZERS))
@@ -135,7 +139,7 @@ def run_spec(args: dict[str, Any]):
     from ..runs import RunSpec
 
     entry = MODELS[args["model"]]
-    settings = default_train(args["paradigm"], entry.recipe)
+    settings = default_train(args["paradigm"], entry.recipe, args["estimator"] or "dd")
     settings.update({k: args[k] for k in TRAIN_KEYS if args[k] is not None})
     settings.update(paradigm=args["paradigm"], seed=args["seed"])
     declared = {spec.name for spec in entry.options}

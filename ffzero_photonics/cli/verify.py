@@ -1,6 +1,8 @@
-"""``ffzero verify RUN_DIR --gds chip.gds``: post-layout verification of an exported photonic run.
+"""``ffzero verify RUN_DIR --gds chip.gds [--wavelengths 1.545:1.555:21 --corners]``: post-layout verification of an
+exported photonic run, and its sign-off over wavelength and process corners.
 
-Exit 0 on PASS, 1 on FAIL.
+Exit 0 on PASS, 1 on FAIL, 2 on bad input (nothing is written then). The sign-off writes ``signoff.json`` and
+``signoff.png`` into the run directory.
 """
 
 from __future__ import annotations
@@ -31,19 +33,43 @@ DATA_SIZED = ("seed", "n_features", "image_shape")  # set by the run's data and 
 @click.option("--config", "config_path", type=existing_file(), default=None, metavar="CHIP.toml",
               help="the chip configuration the run should match: [chip], [nonideal] and a physical chip's "
                    "physics tables (checked before verifying)")
+@click.option("--engine", type=NamedChoice("engine", ("auto", "numpy", "sax")), default="auto",
+              help="simulation of the extracted circuit: numpy, the sax netlist, or auto (numpy, cross-checked with sax "
+                   "up to N = 25)")
+@click.option("--wavelengths", default=None, metavar="START:STOP:N",
+              help="also sign off over these wavelengths in µm (START:STOP:N evenly spaced, or a comma list)")
+@click.option("--corners", is_flag=True,
+              help="also sign off over the process corners: neff +-1e-4, width +-10 nm (neff +-1e-2), per-waveguide "
+                   "random sigma 1e-4")
 def verify(run_dir: str, gds: str, heaters: str | None, route_phases: str, tol: float, json_path: str | None,
-           config_path: str | None) -> int:
+           config_path: str | None, engine: str, wavelengths: str | None, corners: bool) -> int:
     """Read the GDS back, simulate it at the heater table's phases and compare with the trained chip."""
+    return run_verify(run_dir, gds, heaters=heaters, route_phases=route_phases, tol=tol, json_path=json_path,
+                      config_path=config_path, engine=engine, wavelengths=wavelengths, corners=corners)
+
+
+def run_verify(run_dir: str, gds: str, *, heaters: str | None = None, route_phases: str = "auto", tol: float = 1e-6,
+               json_path: str | None = None, config_path: str | None = None, engine: str = "auto",
+               wavelengths: str | None = None, corners: bool = False) -> int:
+    """``ffzero verify`` (and its alias ``ffzero signoff``): check every input, verify, then write the files."""
     from ..tapeout import verify_run
+    from ..tapeout.signoff import DEFAULT_CORNERS, parse_wavelengths
+    from ..tapeout.signoff_files import atomic_write, write_signoff
 
     if json_path is not None and not Path(json_path).parent.exists():
         raise UserInputError(f"--json: directory {str(Path(json_path).parent)!r} does not exist")
+    wl = parse_wavelengths(wavelengths) if wavelengths is not None else None
     if config_path is not None:
         check_run_matches_config(run_dir, config_path)
-    report = verify_run(run_dir, gds, heater_csv=heaters, route_phases=route_phases, tol=tol)
+    report = verify_run(run_dir, gds, heater_csv=heaters, route_phases=route_phases, tol=tol, engine=engine,
+                        wavelengths=wl, corners=list(DEFAULT_CORNERS) if corners else None)
     click.echo(report.text())
+    if wl is not None or corners:
+        written = write_signoff(report.signoff, run_dir)
+        click.echo(f"wrote {written[0]} and {written[1]}")
     if json_path is not None:
-        Path(json_path).write_text(json.dumps(report.to_dict(), indent=2, default=str))
+        text = json.dumps(report.to_dict(), indent=2, default=str)
+        atomic_write(Path(json_path), lambda tmp: tmp.write_text(text))
     return 0 if report.passed else EXIT_FAIL
 
 

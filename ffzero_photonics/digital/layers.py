@@ -109,54 +109,56 @@ class Dense:
 class Conv2D:
     """Valid-padding 2-D cross-correlation with stride (im2col by a precomputed gather index).
 
-    Parameters are concat(W.ravel() with W (c_out, c_in, k, k), b (c_out,));
-    input and output are flat C-order (C, H, W) maps.
+    ``kernel`` is k (square) or (k_h, k_w). Parameters are concat(W.ravel() with W (c_out, c_in, k_h, k_w),
+    b (c_out,)); input and output are flat C-order (C, H, W) maps.
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], c_out: int, kernel: int, stride: int = 1):
+    def __init__(self, in_shape: tuple[int, int, int], c_out: int, kernel, stride: int = 1):
         c_in, height, width = (int(s) for s in in_shape)
-        kernel, stride = int(kernel), int(stride)
-        if kernel > height or kernel > width:
+        k_h, k_w = (int(kernel), int(kernel)) if np.ndim(kernel) == 0 else (int(k) for k in kernel)
+        stride = int(stride)
+        if k_h > height or k_w > width:
             raise UserInputError(
                 f"kernel {kernel} does not fit an input of spatial size {height}x{width}"
             )
-        self.in_shape = (c_in, height, width)
-        self.c_in, self.c_out, self.kernel, self.stride = c_in, int(c_out), kernel, stride
-        self.out_h = (height - kernel) // stride + 1
-        self.out_w = (width - kernel) // stride + 1
-        self.out_shape = (self.c_out, self.out_h, self.out_w)
+        self.in_shape: tuple[int, ...] = (c_in, height, width)
+        self.c_in, self.c_out, self.stride = c_in, int(c_out), stride
+        self.kernel_hw = (k_h, k_w)
+        self.out_h = (height - k_h) // stride + 1
+        self.out_w = (width - k_w) // stride + 1
+        self.out_shape: tuple[int, ...] = (self.c_out, self.out_h, self.out_w)
         self.in_dim = c_in * height * width
         self.out_dim = self.c_out * self.out_h * self.out_w
-        self.patch_size = c_in * kernel * kernel
+        self.patch_size = c_in * k_h * k_w
         self.n_weights = self.c_out * self.patch_size
         self.n_params = self.n_weights + self.c_out
-        self.index = self._patch_index()
+        self.index = self._patch_index(height, width)
 
-    def _patch_index(self) -> np.ndarray:
-        """Flat input indices (c_in*k*k, H'*W'): entry [(c, di, dj), (i, j)] -> x[c, i*s+di, j*s+dj]."""
-        c_in, height, width = self.in_shape
-        c = np.arange(c_in)[:, None, None, None, None]
-        di = np.arange(self.kernel)[None, :, None, None, None]
-        dj = np.arange(self.kernel)[None, None, :, None, None]
+    def _patch_index(self, height: int, width: int) -> np.ndarray:
+        """Flat input indices (c_in*k_h*k_w, H'*W'): entry [(c, di, dj), (i, j)] -> x[c, i*s+di, j*s+dj]."""
+        k_h, k_w = self.kernel_hw
+        c = np.arange(self.c_in)[:, None, None, None, None]
+        di = np.arange(k_h)[None, :, None, None, None]
+        dj = np.arange(k_w)[None, None, :, None, None]
         i = np.arange(self.out_h)[None, None, None, :, None] * self.stride
         j = np.arange(self.out_w)[None, None, None, None, :] * self.stride
         flat = (c * height + i + di) * width + (j + dj)
         return flat.reshape(self.patch_size, self.out_h * self.out_w).astype(np.intp)
 
     def init(self, rng: np.random.Generator) -> np.ndarray:
-        """Glorot-uniform kernels (fan_in = c_in k^2, fan_out = c_out k^2), zero bias."""
-        k2 = self.kernel * self.kernel
-        w = glorot_uniform(rng, (self.n_weights,), self.c_in * k2, self.c_out * k2)
+        """Glorot-uniform kernels (fan_in = c_in k_h k_w, fan_out = c_out k_h k_w), zero bias."""
+        area = self.kernel_hw[0] * self.kernel_hw[1]
+        w = glorot_uniform(rng, (self.n_weights,), self.c_in * area, self.c_out * area)
         return np.concatenate([w, np.zeros(self.c_out)])
 
     def split(self, params):
-        """(W as (..., c_out, c_in*k*k), b) views of a flat vector (P,) or stack (M, P)."""
+        """(W as (..., c_out, c_in*k_h*k_w), b) views of a flat vector (P,) or stack (M, P)."""
         lead = params.shape[:-1]
         w = params[..., : self.n_weights].reshape(*lead, self.c_out, self.patch_size)
         return w, params[..., self.n_weights :]
 
     def patches(self, h, xp=np):
-        """im2col: flat maps (..., C*H*W) -> (..., c_in*k*k, H'*W')."""
+        """im2col: flat maps (..., C*H*W) -> (..., c_in*k_h*k_w, H'*W')."""
         return xp.take(h, self.index, axis=-1)
 
     def forward(self, params, h, xp=np):
@@ -170,3 +172,18 @@ class Conv2D:
         w, b = self.split(params)
         out = w[:, None] @ self.patches(h, xp) + b[:, None, :, None]
         return out.reshape(*out.shape[:-2], self.out_dim)
+
+
+class Conv1D(Conv2D):
+    """Valid-padding 1-D cross-correlation with stride: a Conv2D on (C, 1, L) maps with a (1, k) kernel.
+
+    Input and output are flat C-order (C, L) maps; parameters concat(W (c_out, c_in, k).ravel(), b).
+    """
+
+    def __init__(self, in_shape: tuple[int, int], c_out: int, kernel: int, stride: int = 1):
+        c_in, length = (int(s) for s in in_shape)
+        if int(kernel) > length:
+            raise UserInputError(f"kernel {kernel} does not fit an input of length {length}")
+        super().__init__((c_in, 1, length), c_out, (1, int(kernel)), stride)
+        self.in_shape = (c_in, length)
+        self.out_shape = (self.c_out, self.out_w)

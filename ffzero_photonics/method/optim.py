@@ -14,14 +14,18 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine")
 
 
+def make_schedule(schedule: str, lr: float, total_steps: int = 1):
+    """The learning rate: constant, or a cosine decay to 5 % over ``total_steps`` (an optax schedule of the step)."""
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        return optax.cosine_decay_schedule(lr, max(int(total_steps), 1), alpha=0.05)
+    raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+
+
 def make_optimizer(name: str, lr: float, *, schedule: str = "constant", total_steps: int = 1) -> optax.GradientTransformation:
     """Plain SGD (the paper's default) or Adam, with a constant or cosine-decayed learning rate."""
-    if schedule == "constant":
-        rate = lr
-    elif schedule == "cosine":
-        rate = optax.cosine_decay_schedule(lr, max(int(total_steps), 1), alpha=0.05)
-    else:
-        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    rate = make_schedule(schedule, lr, total_steps)
     if name == "sgd":
         return optax.sgd(rate)
     if name == "adam":

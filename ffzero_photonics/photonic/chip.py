@@ -74,6 +74,7 @@ class PhotonicChip:
         route_lengths: list | None = None,
         heater_positions: Callable[[MeshSpec], Mapping[str, tuple[float, float]]] | None = None,
         physics: Physics | Mapping[str, Any] | None = None,
+        fold: int = 1,
     ):
         if not isinstance(layers, (int, np.integer)) or layers < 1:
             raise UserInputError(f"a chip needs at least one layer, got layers={layers!r}")
@@ -112,6 +113,8 @@ class PhotonicChip:
         )
         if self.physics is not None:
             self._config["physics"] = self.physics.to_dict(compact=True)
+        if fold != 1:  # the drawn layout's serpentine: kept so a reloaded run rebuilds its positions and routes
+            self._config["fold"] = int(fold)
         theta_max = None if self.physics is None else self.physics.heaters.phase_range_rad
         domain = dict(domain=PERIODIC) if theta_max is None else dict(domain=INTERVAL, low=0.0, high=float(theta_max))
         self._infos = [

@@ -52,8 +52,9 @@ def _set(obj, name: str, value) -> None:
 class ChipSection(Section):
     """The design: mesh, size, activation, laser power, wavelength, which fabricated instance, initial phases.
 
-    ``n_features`` and ``image_shape`` size the input encoder; when absent they
-    are taken from the data set the chip is trained on.
+    ``fold`` > 1 draws the chip as a serpentine of that many bands joined by U-turns; its heater positions
+    and drawn path lengths are then the folded layout's (``chip_factory``). ``n_features`` and ``image_shape``
+    size the input encoder; when absent they are taken from the data set the chip is trained on.
     """
 
     TABLE = "chip"
@@ -61,6 +62,7 @@ class ChipSection(Section):
     mesh: str = "clements"
     ports: int = 16
     layers: int = 2
+    fold: int = 1
     init: str = "haar"
     alpha: float = 0.1
     gain: float = 0.05 * math.pi
@@ -79,6 +81,7 @@ class ChipSection(Section):
         check_choice(t, "init", self.init, INITS)
         _set(self, "ports", check_int(t, "ports", self.ports, 2))
         _set(self, "layers", check_int(t, "layers", self.layers, 1))
+        _set(self, "fold", check_int(t, "fold", self.fold, 1))
         _set(self, "alpha", check_real(t, "alpha", self.alpha, lo=0, hi=1, hi_open=True))
         _set(self, "gain", check_real(t, "gain", self.gain))
         _set(self, "phase_bias", check_real(t, "phase_bias", self.phase_bias))
@@ -271,6 +274,8 @@ class ChipConfig:
     def chip_kwargs(self, data: Any = None, *, seed: int | None = None) -> dict[str, Any]:
         """``PhotonicChip`` keyword arguments; ``data`` (a Dataset) sizes the encoder, ``seed`` overrides [chip] seed."""
         kwargs = self.chip.to_dict()
+        if kwargs["fold"] == 1:  # the layout's serpentine: chip_factory places the heaters by it; kept when folded
+            kwargs.pop("fold")
         if kwargs.pop("model") == "physical":
             kwargs["physics"] = self.physics_tables()
         if seed is not None:

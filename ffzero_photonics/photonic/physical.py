@@ -27,8 +27,9 @@ from .physics.detection import Detector
 from .physics.heaters import HeaterPowerLimitError, Heaters
 from .physics.thermal import Thermal, crosstalk_matrix
 
-__all__ = ["PHYSICS_COVERS", "PHYSICS_SECTIONS", "LayerBudget", "Physics", "PhysicalInstance", "bounded_initial",
-           "check_physical", "grid_positions", "input_transmission"]
+__all__ = ["PHYSICS_COVERS", "PHYSICS_SECTIONS", "DrawnPositions", "LayerBudget", "Physics", "PhysicalInstance",
+           "bounded_initial", "check_physical", "column_pitch_um", "grid_positions", "input_transmission",
+           "route_length_um"]
 
 PHYSICS_SECTIONS = {"budget": Budget, "detector": Detector, "heaters": Heaters, "thermal": Thermal,
                     "clock": Clock, "activation": Activation, "input": InputSection}
@@ -105,12 +106,35 @@ def grid_positions(spec: MeshSpec, pitch_x_um: float, pitch_y_um: float) -> dict
 
 
 def column_pitch_um(spec: MeshSpec, positions: Mapping[str, tuple[float, float]]) -> float:
-    """Mean x distance (um) between consecutive MZI columns of a mesh, from its heater positions."""
+    """Mean x distance (um) between consecutive MZI columns of a mesh, from its heater positions.
+
+    A mesh drawn folded (bands joined by U-turns) jumps between bands at a fold: then the median step between
+    consecutive columns' mean x is the pitch, so a jump is not counted as a column step.
+    """
     xs = [positions[site.heaters[1]][0] for site in spec.mzis]
     cols = [site.column for site in spec.mzis]
     if spec.n_columns < 2 or max(cols) == min(cols):
         return float(np.ptp([p[0] for p in positions.values()]) or 0.0)
-    return float((max(xs) - min(xs)) / (max(cols) - min(cols)))
+    pitch = float((max(xs) - min(xs)) / (max(cols) - min(cols)))
+    by_column: dict[int, list[float]] = {}
+    for c, x in zip(cols, xs):
+        by_column.setdefault(c, []).append(x)
+    steps = np.abs(np.diff([np.mean(by_column[c]) for c in sorted(by_column)]))
+    return pitch if np.allclose(steps, pitch, rtol=1e-9, atol=1e-9) else float(np.median(steps))
+
+
+class DrawnPositions(dict):
+    """Heater name -> (x, y) um of one mesh as drawn, plus ``extra_route_um``: waveguide a path runs beyond the
+    straight links between columns (a folded layout's U-turns, mean over ports)."""
+
+    def __init__(self, positions: Mapping[str, tuple[float, float]], extra_route_um: float = 0.0):
+        super().__init__(positions)
+        self.extra_route_um = float(extra_route_um)
+
+
+def route_length_um(spec: MeshSpec, positions: Mapping[str, tuple[float, float]]) -> float:
+    """Drawn waveguide length (um) of a path through a mesh: column pitch x columns, plus a fold's U-turns."""
+    return column_pitch_um(spec, positions) * spec.n_columns + getattr(positions, "extra_route_um", 0.0)
 
 
 def input_transmission(section: InputSection, n_ports: int) -> float:
@@ -136,7 +160,7 @@ class PhysicalInstance:
             crosstalk_matrix(s.heater_names, pos, th, floor=CROSSTALK_FLOOR) if th.effective_kappa > 0 else None
             for s, pos in zip(self.specs, positions)
         ]
-        self.route_um = [column_pitch_um(s, pos) * s.n_columns for s, pos in zip(self.specs, positions)]
+        self.route_um = [route_length_um(s, pos) for s, pos in zip(self.specs, positions)]
         self.layers = self._budget()
         self.detectors = [physics.detector.ranged_for(lb.mean_detector_mW) for lb in self.layers]
         self.drift = [np.zeros(s.n_params) for s in self.specs]

@@ -132,7 +132,9 @@ def expand(base: dict[str, Any], axes: dict[str, list[Any]]) -> list[Cell]:
         model = spec.get("model", "mlp")
         entry = get_model(model)
         _check_model_options(entry, spec["model_options"], values)
-        train = {**default_train(paradigm, entry.recipe), **spec["train"]} if paradigm in PARADIGMS else spec["train"]
+        estimator = spec["train"].get("estimator", "dd")
+        train = ({**default_train(paradigm, entry.recipe, estimator), **spec["train"]} if paradigm in PARADIGMS
+                 else spec["train"])
         try:
             run = RunSpec(
                 model=model, model_options=spec["model_options"],

@@ -28,7 +28,7 @@ from ffzero_photonics.tapeout.drawn_cells import run_activations
 from ffzero_photonics.tapeout.heater_table import heater_rows, write_heater_table
 from ffzero_photonics.tapeout.paths import compensated_params
 
-__all__ = ["ExportResult", "export_chip", "export_run", "layout_params"]
+__all__ = ["ExportResult", "export_chip", "export_run", "layout_params", "run_layout_fold"]
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,7 @@ def export_run(
     compensate_routes: bool = True,
     p_pi_mW: float | None = None,
     resistance_ohm: float | None = None,
+    fold: int | None = None,
 ) -> tuple[ExportResult, bool]:
     """Write the GDS, heater table and preview of a trained photonic run; returns (ExportResult, compensated).
 
@@ -168,14 +169,22 @@ def export_run(
     (a chip trained with its route lengths has those already: only the cells' paths are compensated). A
     multi-layer chip's activation cells tap the run's activation alpha. The heaters' P_pi and resistance default
     to 20 mW and 1 kOhm; a physical run's are its [heaters] table's and its drives stay in their bounded range.
+    The layout is folded as the run's ``[chip] fold`` says (the heater positions it was trained with); a ``fold``
+    given must agree.
     """
     spec, _, model, _ = load_run(run_dir)
     if spec.model != "photonic" or not hasattr(model, "specs"):
         raise UserInputError(f"run {run_dir} trained a {spec.model!r} model; only photonic runs have a layout")
+    run_fold = run_layout_fold(spec)
+    if fold is not None and fold != run_fold:
+        raise UserInputError(f"fold = {fold!r} differs from the run's [chip] fold = {run_fold}: a trained run is "
+                             "exported as it was trained (drop --fold)")
     heaters = _run_heaters(model, p_pi_mW, resistance_ohm)
     specs = list(model.specs)
     params = [model.get_params(l) for l in range(model.n_layers)]
     layout = {"tap_fraction": float(run_activations(model)[0].alpha)} if len(specs) > 1 else {}
+    if run_fold != 1:
+        layout["fold"] = run_fold
     if compensate_routes:
         params = layout_params(specs, params, trained_routes=getattr(model, "route_lengths", None), **layout)
     result = export_chip(
@@ -183,6 +192,11 @@ def export_run(
         **heaters, **layout,
     )
     return result, compensate_routes
+
+
+def run_layout_fold(spec) -> int:
+    """The ``[chip] fold`` a run's chip was trained with (1: flat)."""
+    return int(spec.model_options.get("fold", 1))
 
 
 def _run_heaters(model, p_pi_mW: float | None, resistance_ohm: float | None) -> dict:

@@ -26,12 +26,14 @@ U_ref the trained chip's mesh; and the test accuracy through the layout's matric
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.layouts.extract import LayoutExtraction, extract_layout
@@ -42,7 +44,7 @@ from ffzero_photonics.runs import CHECKPOINT, load_run
 from ffzero_photonics.tapeout.drive import heater_drive
 from ffzero_photonics.tapeout.heater_table import read_heater_table
 from ffzero_photonics.tapeout.paths import LayerPaths, cell_paths, layer_paths, path_phases
-from ffzero_photonics.tapeout.verify import LayoutNetwork
+from ffzero_photonics.tapeout.layout_network import LayoutNetwork
 
 __all__ = [
     "DEFAULT_CORNERS",
@@ -53,6 +55,8 @@ __all__ = [
     "fidelity",
     "layer_unitary",
     "parse_wavelengths",
+    "check_signoff_inputs",
+    "signoff_extracted",
     "signoff_run",
 ]
 
@@ -185,13 +189,26 @@ class SignoffReport:
         step = max(1, math.ceil(len(self.wavelengths) / max_rows))
         for i in list(rows)[::step]:
             wl = self.wavelengths[i]
-            cells = "".join(f"| {self.worst_infidelity(n)[i]:9.3g} {self.accuracy[n][i]:>11.4f} " for n in names)
+            cells = "".join(f"| {max(self.worst_infidelity(n)[i], 0.0):9.3g} {self.accuracy[n][i]:>11.4f} " for n in names)
             lines.append(f"{wl:.6f} {1e3 * (wl - WL0):+8.3f} {cells}")
         lines += [f"error: {e}" for e in self.errors]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_signoff_inputs(wavelengths: Sequence[float], corners: Sequence[Corner]) -> tuple[np.ndarray, list[Corner]]:
+    """The wavelengths as an array and the corners as a list, or a one-line UserInputError naming the bad value."""
+    wl = np.asarray(wavelengths, dtype=float)
+    if wl.ndim != 1 or not wl.size or not np.all(np.isfinite(wl) & (wl > 0)):
+        raise UserInputError(f"wavelengths must be a non-empty list of positive µm values, got {wavelengths!r}")
+    if np.any(np.abs(wl - WL0) > 0.5):
+        raise UserInputError(f"wavelengths {wl.min():g}-{wl.max():g} µm leave 1.05-2.05 µm, outside the models' linear range")
+    corners = list(corners)
+    if not corners or len({c.name for c in corners}) != len(corners):
+        raise UserInputError(f"corners must be a non-empty list with distinct names, got {[c.name for c in corners]}")
+    return wl, corners
 
 
 def signoff_run(
@@ -209,64 +226,79 @@ def signoff_run(
     and the layers are simulated as extracted by name. ``include_cells=False`` leaves the cells' own waveguides out
     (routes only: what a route-only table was compensated for).
     """
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     run_dir, gds_path = Path(run_dir), Path(gds_path)
     if not (run_dir / CHECKPOINT).is_file():
         raise UserInputError(f"{str(run_dir)!r} is not a run directory (no {CHECKPOINT})")
     if not gds_path.is_file():
         raise UserInputError(f"GDS file {str(gds_path)!r} does not exist")
-    wl = np.asarray(wavelengths, dtype=float)
-    if wl.ndim != 1 or not wl.size or not np.all(np.isfinite(wl) & (wl > 0)):
-        raise UserInputError(f"wavelengths must be a non-empty list of positive µm values, got {wavelengths!r}")
-    corners = list(corners)
-    if not corners or len({c.name for c in corners}) != len(corners):
-        raise UserInputError(f"corners must be a non-empty list with distinct names, got {[c.name for c in corners]}")
+    wl, corners = check_signoff_inputs(wavelengths, corners)
     heater_csv = Path(heater_csv) if heater_csv is not None else gds_path.with_name(f"{gds_path.stem}_heaters.csv")
     rows = read_heater_table(heater_csv)
-    spec, data, model, trainer = load_run(run_dir)
+    loaded = load_run(run_dir)
+    spec, model = loaded[0], loaded[2]
     if spec.model != "photonic" or not hasattr(model, "specs"):
         raise UserInputError(f"run {str(run_dir)!r} trained a {spec.model!r} model; only photonic runs have a layout")
-    reference = model.ideal_copy() if not getattr(model, "is_ideal", True) and hasattr(model, "ideal_copy") else model
-    timings["load_run_s"] = time.perf_counter() - t0
-
-    t = time.perf_counter()
     extraction = extract_layout(gds_path, n_layers=model.n_layers)
-    errors = list(extraction.errors)
     drive, drive_errors = heater_drive(extraction, rows)
-    errors += drive_errors
+    report = signoff_extracted(loaded, extraction, drive, wl, corners, run_dir=run_dir, gds_path=gds_path,
+                               include_cells=include_cells)
+    report.errors[:0] = list(extraction.errors) + drive_errors
+    report.timings["load_and_extract_s"] = report.timings["total_s"] = time.perf_counter() - t0
+    report.timings["load_and_extract_s"] -= report.timings["sweep_s"]
+    return report
+
+
+def signoff_extracted(
+    loaded,
+    extraction: LayoutExtraction,
+    drive: dict[tuple[str, str], float],
+    wavelengths: Sequence[float],
+    corners: Sequence[Corner],
+    *,
+    run_dir: str | Path,
+    gds_path: str | Path,
+    include_cells: bool = True,
+    paths_by_inst: dict[str, dict[str, float]] | None = None,
+) -> SignoffReport:
+    """:func:`signoff_run` on a run already loaded (``runs.load_run``'s tuple) and a layout already extracted and driven.
+
+    ``paths_by_inst`` (``paths.cell_paths`` of ``extraction``) is read from the layout when not given.
+    """
+    t0 = time.perf_counter()
+    wl, corners = check_signoff_inputs(wavelengths, corners)
+    _, data, model, trainer = loaded
+    reference = model.ideal_copy() if not getattr(model, "is_ideal", True) and hasattr(model, "ideal_copy") else model
     specs = list(model.specs)
     if len(extraction.layers) != model.n_layers or extraction.n_ports != specs[0].n_ports:
         raise UserInputError(f"{gds_path}: {extraction.summary()} does not match the run's {model.n_layers}-layer "
                              f"N={specs[0].n_ports} chip (run `ffzero verify` for the details)")
-    paths_by_inst = cell_paths(extraction)
+    paths_by_inst = cell_paths(extraction) if paths_by_inst is None else paths_by_inst
     if not include_cells:
         paths_by_inst = {n: dict.fromkeys(p, 0.0) for n, p in paths_by_inst.items()}
     paths = [layer_paths(extraction, specs, l, paths_by_inst) for l in range(model.n_layers)]
     params = [drive_params(extraction, s, l, drive) for l, s in enumerate(specs)]
-    timings["extract_s"] = time.perf_counter() - t
 
     physical = getattr(model, "physical", None)
     amps = [physical.loss_amplitude(l) if physical is not None else 1.0 for l in range(model.n_layers)]
     u_ref = [reference.unitary(l) for l in range(model.n_layers)]
     trained_acc = float(trainer.evaluate(LayoutNetwork(model, [u * a for u, a in zip(u_ref, amps)]), data,
                                          "test")["test_accuracy"])
-    t = time.perf_counter()
-    infidelity: dict[str, list[list[float]]] = {}
-    accuracy: dict[str, list[float]] = {}
-    for corner in corners:
-        infidelity[corner.name], accuracy[corner.name] = [], []
-        for w in wl:
-            us = [layer_unitary(s, p, lp, float(w), corner, l) for l, (s, p, lp) in enumerate(zip(specs, params, paths))]
-            infidelity[corner.name].append([1.0 - fidelity(u, r) for u, r in zip(us, u_ref)])
-            net = LayoutNetwork(model, [u * a for u, a in zip(us, amps)])
-            accuracy[corner.name].append(float(trainer.evaluate(net, data, "test")["test_accuracy"]))
-    timings["sweep_s"] = time.perf_counter() - t
-    timings["total_s"] = time.perf_counter() - t0
+    infidelity: dict[str, list[list[float]]] = {c.name: [] for c in corners}
+    accuracy: dict[str, list[float]] = {c.name: [] for c in corners}
+    cases = [(corner, float(w)) for corner in corners for w in wl]
+    bar = tqdm(cases, desc="sign-off: wavelengths x corners", leave=False, mininterval=0.5,
+               disable=True if os.environ.get("FFZERO_PROGRESS", "") == "0" else None)
+    for corner, w in bar:
+        us = [layer_unitary(s, p, lp, w, corner, l) for l, (s, p, lp) in enumerate(zip(specs, params, paths))]
+        infidelity[corner.name].append([1.0 - fidelity(u, r) for u, r in zip(us, u_ref)])
+        net = LayoutNetwork(model, [u * a for u, a in zip(us, amps)])
+        accuracy[corner.name].append(float(trainer.evaluate(net, data, "test")["test_accuracy"]))
     example = next(iter(p for n, p in paths_by_inst.items() if extraction.kinds[n] == "mzi"))
+    sweep_s = time.perf_counter() - t0
     return SignoffReport(
         run_dir=str(run_dir), gds_path=str(gds_path), wavelengths=[float(w) for w in wl],
         corners=[asdict(c) for c in corners], trained_accuracy=trained_acc, infidelity=infidelity, accuracy=accuracy,
-        cell_paths_um={k: round(v, 3) for k, v in example.items()}, include_cells=include_cells, errors=errors,
-        timings=timings,
+        cell_paths_um={k: round(v, 3) for k, v in example.items()}, include_cells=include_cells, errors=[],
+        timings={"sweep_s": sweep_s, "total_s": sweep_s},
     )

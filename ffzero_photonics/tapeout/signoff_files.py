@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from ffzero_photonics.tapeout.signoff import SignoffReport
 
-__all__ = ["plot_signoff", "write_signoff"]
+__all__ = ["atomic_write", "plot_signoff", "write_signoff"]
 
 
 def plot_signoff(report: SignoffReport, path: str | os.PathLike) -> Path:
@@ -28,21 +28,21 @@ def plot_signoff(report: SignoffReport, path: str | os.PathLike) -> Path:
              title="transfer-matrix fidelity of the drawn chip")
     ax_a.axhline(report.trained_accuracy, color="k", lw=0.8, ls="--", label="trained")
     ax_a.set(xlabel="detuning from 1.55 µm (nm)", ylabel="test accuracy", title="accuracy through the layout")
-    ax_a.legend(fontsize=7)
+    ax_a.legend(fontsize=7, loc="lower left")
     paths = "routes and cell paths" if report.include_cells else "routes only"
     fig.suptitle(f"sign-off of {Path(report.gds_path).name}: {paths}", fontsize=9)
-    return _atomic(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
 
 
 def write_signoff(report: SignoffReport, directory: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``signoff.json`` and ``signoff.png`` into ``directory`` (each atomically); returns their paths."""
     directory = Path(directory)
     text = json.dumps(report.to_dict(), indent=2)
-    json_path = _atomic(directory / "signoff.json", lambda tmp: tmp.write_text(text))
+    json_path = atomic_write(directory / "signoff.json", lambda tmp: tmp.write_text(text))
     return json_path, plot_signoff(report, directory / "signoff.png")
 
 
-def _atomic(path: Path, write) -> Path:
+def atomic_write(path: Path, write) -> Path:
     """``write(tmp)`` into a temporary beside ``path``, then rename: a reader never sees half a file."""
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)

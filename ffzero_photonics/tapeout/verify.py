@@ -4,8 +4,8 @@
 elements, optical connectivity and route lengths, labels, metal islands, pads;
 nothing is taken from the design), finds the heater each table row really
 drives (:mod:`.drive`: row -> pad at its position -> metal island -> heater
-terminal), simulates each extracted layer with sax at those phases
-(:mod:`.simulate`) and compares with the trained chip: per-layer max
+terminal), simulates each extracted layer at those phases (numpy on the extracted graph, :mod:`.propagate`;
+the sax netlist of :mod:`.simulate` as its cross-check up to N = 25) and compares with the trained chip: per-layer max
 |U_layout - U_trained|, and the test accuracy of the network computed through
 the layout's matrices with the chip's own forward pipeline (``photonic.forward``).
 The input and output order is the IO couplers' and taps' top-to-bottom order.
@@ -21,79 +21,40 @@ Path phases: unequal routes and each drawn cell's own waveguides (an MZI's leads
 (:mod:`.paths`). ``route_phases="include"`` (the default ``"auto"``; tables from ``tapeout.export_run``
 are compensated for both) makes the drawn circuit, routes AND cell paths, the pass criterion;
 ``"exclude"`` checks the path-free circuit (connectivity and wiring) and reports the deviation the paths would add.
+With ``wavelengths`` / ``corners`` the same extraction is also signed off over wavelength and process (:mod:`.signoff`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ffzero_photonics.blackbox import QueryCounter, check_inputs
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.layouts.extract import extract_layout
 from ffzero_photonics.layouts.layers import METAL_LAYER
 from ffzero_photonics.layouts.lvs import check_electrical, compare_connectivity, unconnected_metal
-from ffzero_photonics.photonic.forward import forward_powers
 from ffzero_photonics.runs import CHECKPOINT, load_run
-from ffzero_photonics.tapeout.drawn_cells import drawn_cell_errors, run_activations
+from ffzero_photonics.tapeout.drawn_cells import drawn_cell_errors
 from ffzero_photonics.tapeout.drive import heater_drive
 from ffzero_photonics.tapeout.heater_table import read_heater_table, table_consistency
+from ffzero_photonics.tapeout.layout_network import LayoutNetwork
 from ffzero_photonics.tapeout.paths import cell_paths, compensated_params
+from ffzero_photonics.tapeout.propagate import NotFeedForward, layer_plan, propagate_layer
+from ffzero_photonics.tapeout.signoff import Corner, SignoffReport, check_signoff_inputs, signoff_extracted
 from ffzero_photonics.tapeout.simulate import simulate_layer
 
-__all__ = ["ROUTE_MODES", "LayoutNetwork", "VerifyReport", "verify_run"]
+__all__ = ["ENGINES", "ROUTE_MODES", "SAX_CROSSCHECK_MAX_N", "LayoutNetwork", "VerifyReport", "verify_run"]
 
 ROUTE_MODES = ("auto", "exclude", "include")
-
-
-class LayoutNetwork:
-    """The trained network with every mesh replaced by a layout-extracted matrix (a ``LayeredBlackBox``).
-
-    Encoder, EO activation (a physical chip's per layer), input power and readout are the chip's; the
-    heater phases are fixed by the layout and its heater table.
-    """
-
-    def __init__(self, chip, unitaries: list[np.ndarray]):
-        if len(unitaries) != chip.n_layers:
-            raise ValueError(f"{len(unitaries)} layout matrices for a chip of {chip.n_layers} layers")
-        self.chip = chip
-        self.unitaries = [np.asarray(u, dtype=complex) for u in unitaries]
-        self.counter = QueryCounter()
-
-    @property
-    def n_layers(self) -> int:
-        return self.chip.n_layers
-
-    @property
-    def n_inputs(self) -> int:
-        return self.chip.n_inputs
-
-    def layer_info(self, layer: int):
-        return self.chip.layer_info(layer)
-
-    def get_params(self, layer: int) -> np.ndarray:
-        return self.chip.get_params(layer)
-
-    def set_params(self, layer: int, params: np.ndarray) -> None:
-        raise ValueError("a layout network's heater phases are fixed by its heater table; it cannot be retrained")
-
-    def query(self, x: np.ndarray, layer: int, settings=None) -> np.ndarray:
-        """Detector powers of ``layer``: the chip's forward pipeline with the layout matrices as its meshes."""
-        if settings:
-            raise ValueError("a layout network takes no candidate settings: its heater phases are fixed")
-        if not 0 <= layer < self.n_layers:
-            raise ValueError(f"layer {layer} out of range 0..{self.n_layers - 1}")
-        x = check_inputs(x, self.n_inputs)
-        transfers = [lambda fields, u=u: fields @ u.T for u in self.unitaries[: layer + 1]]
-        cells = run_activations(self.chip) if self.n_layers > 1 else self.chip.activation
-        power = forward_powers(self.chip.input_fields(x)[None], transfers, cells, self.n_layers)
-        self.counter.record(1, len(x), layer + 1)
-        return power
+ENGINES = ("auto", "numpy", "sax")
+SAX_CROSSCHECK_MAX_N = 25
+"""``engine="auto"`` simulates with numpy and, up to this N, also with the sax netlist (they must agree to 1e-9)."""
+_CROSSCHECK_TOL = 1e-9
 
 
 # ---------------------------------------------------------------- the report
@@ -117,6 +78,9 @@ class VerifyReport:
     warnings: list[str]
     extracted: str
     timings: dict[str, float]
+    engine: str = "numpy"
+    crosscheck: list[float] = field(default_factory=list)
+    signoff: SignoffReport | None = None
 
     @property
     def passed(self) -> bool:
@@ -142,6 +106,10 @@ class VerifyReport:
                 lines.append(f"{kind}: {msg}")
             if len(items) > max_lines:
                 lines.append(f"... {len(items) - max_lines} more {kind}s")
+        check = f"; sax netlist cross-check: max |U_numpy - U_sax| = {max(self.crosscheck):.3g}" if self.crosscheck else ""
+        lines.append(f"simulated with {self.engine}{check}")
+        if self.signoff is not None:
+            lines.append(self.signoff.text())
         lines.append(f"{'PASS' if self.passed else 'FAIL'} ({basis}, tolerance {self.tol:g})")
         return "\n".join(lines)
 
@@ -168,6 +136,26 @@ def _has_design_cells(paths: dict, specs, prefixed: bool) -> bool:
     return all(name in paths for name in names)
 
 
+def open_export(run_dir: str | Path, gds_path: str | Path, heater_csv: str | Path | None = None):
+    """(run_dir, gds_path, heater_csv, table rows, load_run(run_dir)) of a photonic run's export, checked.
+
+    The table defaults to ``<gds stem>_heaters.csv`` beside the GDS; a missing run, GDS or table, or a run of a
+    digital model, is refused in one line.
+    """
+    run_dir, gds_path = Path(run_dir), Path(gds_path)
+    if not (run_dir / CHECKPOINT).is_file():
+        raise UserInputError(f"{str(run_dir)!r} is not a run directory (no {CHECKPOINT})")
+    if not gds_path.is_file():
+        raise UserInputError(f"GDS file {str(gds_path)!r} does not exist")
+    heater_csv = Path(heater_csv) if heater_csv is not None else gds_path.with_name(f"{gds_path.stem}_heaters.csv")
+    rows = read_heater_table(heater_csv)
+    loaded = load_run(run_dir)
+    spec, _, model, _ = loaded
+    if spec.model != "photonic" or not hasattr(model, "specs"):
+        raise UserInputError(f"run {str(run_dir)!r} trained a {spec.model!r} model; only photonic runs have a layout")
+    return run_dir, gds_path, heater_csv, rows, loaded
+
+
 def verify_run(
     run_dir: str | Path,
     gds_path: str | Path,
@@ -179,6 +167,9 @@ def verify_run(
     neff: float = 2.34,
     ng: float = 3.4,
     loss_dB_cm: float = 0.0,
+    engine: str = "auto",
+    wavelengths=None,
+    corners=None,
 ) -> VerifyReport:
     """Verify that ``gds_path`` driven by its heater table computes what the photonic run in ``run_dir`` trained.
 
@@ -188,6 +179,9 @@ def verify_run(
     ``"include"`` compares the drawn circuit with its routes AND cells' own waveguides, the one the fabricated
     chip computes (``"auto"``, the default, means include: tables from ``tapeout.export_run`` compensate both).
     Fails when any extraction, wiring or table check fails or a layer deviates by more than ``tol``.
+    ``engine``: ``"numpy"`` (:mod:`.propagate`), ``"sax"`` (:mod:`.simulate`) or ``"auto"`` (numpy, and sax as a
+    cross-check up to N = ``SAX_CROSSCHECK_MAX_N``). ``wavelengths`` (µm) and/or ``corners`` (``signoff.Corner``s)
+    add a sign-off of the same extraction (``report.signoff``; default ``wl`` / the nominal corner).
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -195,17 +189,14 @@ def verify_run(
         raise UserInputError(f"route_phases must be one of {', '.join(ROUTE_MODES)}, got {route_phases!r}")
     if not (tol > 0 and math.isfinite(tol)):
         raise UserInputError(f"tol must be a positive number, got {tol!r}")
-    run_dir, gds_path = Path(run_dir), Path(gds_path)
-    if not (run_dir / CHECKPOINT).is_file():
-        raise UserInputError(f"{str(run_dir)!r} is not a run directory (no {CHECKPOINT})")
-    if not gds_path.is_file():
-        raise UserInputError(f"GDS file {str(gds_path)!r} does not exist")
-    heater_csv = Path(heater_csv) if heater_csv is not None else gds_path.with_name(f"{gds_path.stem}_heaters.csv")
-    rows = read_heater_table(heater_csv)
-
-    spec, data, model, trainer = load_run(run_dir)
-    if spec.model != "photonic" or not hasattr(model, "specs"):
-        raise UserInputError(f"run {str(run_dir)!r} trained a {spec.model!r} model; only photonic runs have a layout")
+    if engine not in ENGINES:
+        raise UserInputError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    sweep = wavelengths is not None or corners is not None
+    if sweep:
+        wavelengths, corners = check_signoff_inputs(np.atleast_1d(wl if wavelengths is None else wavelengths),
+                                                    corners or [Corner("nominal")])
+    run_dir, gds_path, heater_csv, rows, loaded = open_export(run_dir, gds_path, heater_csv)
+    spec, data, model, trainer = loaded
     if route_phases == "auto":
         route_phases = "include"
     include = route_phases == "include"
@@ -214,6 +205,9 @@ def verify_run(
 
     t = time.perf_counter()
     extraction = extract_layout(gds_path, n_layers=model.n_layers)
+    if sweep and (len(extraction.layers) != model.n_layers or extraction.n_ports != model.specs[0].n_ports):
+        raise UserInputError(f"{gds_path}: {extraction.summary()} is not the run's {model.n_layers}-layer "
+                             f"N={model.specs[0].n_ports} chip (verify it without --wavelengths/--corners for the details)")
     errors = list(extraction.errors)
     warnings: list[str] = []
     if extraction.n_ports != model.specs[0].n_ports:
@@ -261,15 +255,25 @@ def verify_run(
 
     t = time.perf_counter()
     u_ref = [reference.unitary(l) for l in range(model.n_layers)]
-    deviation, deviation_routes, u_plain, u_routed = [], [], [], []
+    deviation, deviation_routes, u_plain, u_routed, crosscheck = [], [], [], [], []
+    used = "sax" if engine == "sax" else "numpy"
+    kw = dict(wl=wl, neff=neff, ng=ng, loss_dB_cm=loss_dB_cm)
     for l in range(model.n_layers):
         if not structural:
             deviation.append(float("inf"))
             deviation_routes.append(float("inf"))
             continue
-        kw = dict(wl=wl, neff=neff, ng=ng, loss_dB_cm=loss_dB_cm)
-        u_plain.append(simulate_layer(extraction, l, drive, routes=False, **kw))
-        u_routed.append(simulate_layer(extraction, l, drive, routes=True, cell_paths=paths, **kw))
+        pair, check, note = _simulate_layer_pair(extraction, l, drive, paths, engine, kw)
+        u_plain.append(pair[0])
+        u_routed.append(pair[1])
+        if note:
+            used = "numpy + sax"
+            warnings.append(note)
+        if check is not None:
+            crosscheck.append(check)
+            if not check <= _CROSSCHECK_TOL:
+                errors.append(f"simulation: layer {l}: the numpy and sax simulations differ by {check:.3g} "
+                              f"(> {_CROSSCHECK_TOL:g}); rerun with --engine sax")
         deviation.append(_deviation(u_plain[-1], u_ref[l], common_phase=False))
         deviation_routes.append(_deviation(u_routed[-1], u_ref[l], common_phase=not include))
     timings["simulate_s"] = time.perf_counter() - t
@@ -308,11 +312,37 @@ def verify_run(
         if not errors and verified != trained_acc:
             errors.append(f"test accuracy through the layout {verified:.4f} differs from the trained {trained_acc:.4f}")
     timings["accuracy_s"] = time.perf_counter() - t
+    swept = None
+    if sweep:
+        swept = signoff_extracted(loaded, extraction, drive, wavelengths, corners, run_dir=run_dir,
+                                  gds_path=gds_path, paths_by_inst=paths)
+        timings["signoff_s"] = swept.timings["sweep_s"]
     timings["total_s"] = time.perf_counter() - t0
 
     return VerifyReport(
         run_dir=str(run_dir), gds_path=str(gds_path), heater_csv=str(heater_csv), route_phases=route_phases, tol=tol,
         deviation=deviation, deviation_routes=deviation_routes, trained_accuracy=trained_acc,
         layout_accuracy=acc_plain, layout_accuracy_routes=acc_routed, errors=errors, warnings=warnings,
-        extracted=extraction.summary(), timings=timings,
+        extracted=extraction.summary(), timings=timings, engine=used,
+        crosscheck=crosscheck, signoff=swept,
     )
+
+
+def _simulate_layer_pair(extraction, layer: int, drive, paths, engine: str, kw: dict):
+    """((U without route phases, U with routes and cell paths), max |numpy - sax| or None, warning or "") of one layer."""
+    def sax_pair():
+        return (simulate_layer(extraction, layer, drive, routes=False, **kw),
+                simulate_layer(extraction, layer, drive, routes=True, cell_paths=paths, **kw))
+
+    if engine == "sax":
+        return sax_pair(), None, ""
+    try:
+        plan = layer_plan(extraction, layer)
+    except NotFeedForward as e:
+        return sax_pair(), None, f"layer {layer}: simulated with sax only ({e})"
+    pair = (propagate_layer(extraction, layer, drive, routes=False, plan=plan, **kw),
+            propagate_layer(extraction, layer, drive, routes=True, cell_paths=paths, plan=plan, **kw))
+    if engine == "numpy" or extraction.n_ports > SAX_CROSSCHECK_MAX_N:
+        return pair, None, ""
+    reference = sax_pair()
+    return pair, max(float(np.max(np.abs(a - b))) for a, b in zip(pair, reference)), ""

@@ -29,11 +29,14 @@ def plot_severity(path: Path, plan: StudyPlan, summ: dict, ideal: dict) -> None:
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(3.2 * cols, 2.6 * rows))
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
-    xs = np.arange(len(plan.levels) + 1)
-    labels = ["ideal", *plan.levels]
+    colors = dict(zip(GRID_METHODS, ("C0", "C1", "C3")))
     for ax, effect in zip(axes.flat, plan.effects):
-        for k, (method, color) in enumerate(zip(GRID_METHODS, ("C0", "C1", "C3"))):
-            vals = [ideal[method]] + [summ.get((effect, lv, method), (np.nan,) * 3) for lv in plan.levels]
+        levels = plan.levels_of(effect)
+        xs = np.arange(len(levels) + 1)
+        labels = ["ideal", *levels]
+        for k, method in enumerate(plan.methods):
+            color = colors[method]
+            vals = [ideal[method]] + [summ.get((effect, lv, method), (np.nan,) * 3) for lv in levels]
             ax.errorbar(xs + 0.06 * (k - 1), [100 * v[0] for v in vals], yerr=[100 * v[1] for v in vals], marker="o",
                         ms=3, capsize=2, color=color, label=method_labels(plan)[method])
         ax.set_title(effect, fontsize=10)
@@ -113,3 +116,21 @@ def plot_ablations(path: Path, s: dict) -> None:
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=8)
     _finish(fig, path)
+
+
+def plot_laser(path: Path, plan: StudyPlan, points: list) -> None:
+    """Test accuracy against the laser power at the fibre (log mW); ``points`` from ``report.laser_points``."""
+    mW = np.array([p[0] for p in points])
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
+    colors = dict(zip(GRID_METHODS, ("C0", "C1", "C3")))
+    for method in plan.methods:
+        mean, std = (np.array([100 * p[2][method][i] for p in points]) for i in (0, 1))
+        ax.errorbar(mW, mean, yerr=std, marker="o", ms=4, capsize=2, color=colors[method],
+                    label=method_labels(plan)[method])
+    ax.set_xscale("log")
+    ax.set_xlabel("laser power at the fibre (mW)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.axhline(10, color="grey", lw=0.5, ls=":")
+    _finish(fig, path, ax, legend_size=7)

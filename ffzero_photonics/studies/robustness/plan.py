@@ -80,10 +80,13 @@ class StudyPlan:
     wavelengths: tuple[float, ...] = tuple(round(1.50 + 0.01 * k, 3) for k in range(11))
     workers: int = 2
     chip_config: dict[str, Any] | None = None  # a physical CHIP.toml's tables (JSON); None: the paper's chip
+    methods: tuple[str, ...] = GRID_METHODS  # which grid methods run (offline rides on an in-situ run's lab time)
+    effect_levels: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (effect, its levels) where not ``levels``
 
     def __post_init__(self):
+        object.__setattr__(self, "effect_levels", tuple((str(e), tuple(lvs)) for e, lvs in self.effect_levels))
         for name in ("ports", "layers", "batch_size", "epochs", "offline_epochs", "seeds", "multilayer_epochs",
-                     "ablation_seeds", "ablation_epochs", "mc_instances", "workers"):
+                     "ablation_seeds", "ablation_epochs", "workers"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise UserInputError(f"{name} must be a positive integer, got {v!r}")
@@ -91,8 +94,21 @@ class StudyPlan:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (np.isfinite(v) and v > 0):
                 raise UserInputError(f"{name} must be a positive number, got {v!r}")
-        if isinstance(self.mc_retrain, bool) or not isinstance(self.mc_retrain, int) or self.mc_retrain < 0:
-            raise UserInputError(f"mc_retrain must be a non-negative integer, got {self.mc_retrain!r}")
+        for name in ("mc_retrain", "mc_instances"):  # 0: no Monte Carlo retraining / evaluation
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise UserInputError(f"{name} must be a non-negative integer, got {v!r}")
+        bad = [m for m in self.methods if m not in GRID_METHODS]
+        if bad or not self.methods or len(set(self.methods)) != len(self.methods):
+            raise UserInputError(f"methods must be distinct names from {', '.join(GRID_METHODS)}, got {self.methods!r}")
+        if not set(self.methods) & {"ffzero", "ffzero-hw"}:
+            raise UserInputError(f"methods {self.methods!r} need an in-situ method (ffzero or ffzero-hw): the offline "
+                                 "phases are evaluated after the same lab time as an in-situ training")
+        for e, lvs in self.effect_levels:
+            if e not in self.effects:
+                raise UserInputError(f"effect_levels names effect {e!r}, which is not in effects {self.effects!r}")
+            if not lvs:
+                raise UserInputError(f"effect_levels gives effect {e!r} no levels")
         preset = severity_preset
         if self.chip_config is not None:
             config = ChipConfig.from_dict(self.chip_config)
@@ -105,7 +121,7 @@ class StudyPlan:
                 raise UserInputError(f"ablation {normalized[0]!r} uses a normalized preset, which a physical chip refuses")
         for e in (*self.effects, *self.multilayer_effects, self.mc_effect):
             preset(e, "low")
-        for lv in (*self.levels, self.multilayer_level, self.mc_level):
+        for lv in (*self.levels, self.multilayer_level, self.mc_level, *(l for _, lvs in self.effect_levels for l in lvs)):
             if lv not in LEVELS:
                 raise UserInputError(f"unknown severity level {lv!r}; choose one of {', '.join(LEVELS)}")
         unknown = [a for a in (*self.photonic_ablations, *self.mlp_ablations) if a not in ABLATIONS]
@@ -114,12 +130,24 @@ class StudyPlan:
         chip_only = [a for a in self.mlp_ablations if "nonideal" in ABLATIONS[a]]
         if chip_only:
             raise UserInputError(f"ablation {chip_only[0]!r} changes the chip hardware; it is for photonic_ablations only")
-        if not self.wavelengths or any(not (1.0 < w < 2.5) for w in self.wavelengths):
+        if any(not (1.0 < w < 2.5) for w in self.wavelengths):  # empty: no wavelength sweep
             raise UserInputError(f"wavelengths must lie in (1.0, 2.5) um, got {self.wavelengths!r}")
 
     @property
     def physical(self) -> bool:
         return self.chip_config is not None
+
+    def levels_of(self, effect: str) -> tuple[str, ...]:
+        """The severities the grid runs ``effect`` at: its own from ``effect_levels``, else ``levels``."""
+        return dict(self.effect_levels).get(effect, self.levels)
+
+    def grid_cells(self) -> list[tuple[str, str]]:
+        """Every (effect, level) of the grid after the ideal cell, in plan order."""
+        return [(e, lv) for e in self.effects for lv in self.levels_of(e)]
+
+    def offline_partner(self) -> str:
+        """The in-situ method whose run also deploys the offline phases (paper ε when it runs, as before)."""
+        return "ffzero" if "ffzero" in self.methods else "ffzero-hw"
 
     @classmethod
     def create(cls, *, bounded: bool = False, **overrides: Any) -> "StudyPlan":

@@ -15,8 +15,10 @@ import numpy as np
 
 from ...photonic.nonideal_config import PRESET_VALUES
 
+from ...photonic.chip_config import ChipConfig
 from ...photonic.effects import EnergyModel
-from ...photonic.nonideal_config import PHYSICAL_PRESET_VALUES
+from ...photonic.physics.budget import Budget
+from ...photonic.nonideal_config import LEVELS, PHYSICAL_PRESET_VALUES, physical_preset
 from . import figures
 from .plan import GRID_METHODS, IDEAL, StudyPlan, method_labels
 
@@ -91,22 +93,33 @@ def write_outputs(out: Path, plan: StudyPlan, bounded: bool, offline: dict, insi
     grid = [r for r in insitu if r["study"] == "grid"]
     multi = [r for r in insitu if r["study"] == "multilayer"]
     summ = _summarize(grid, ("effect", "level", "method"))
+    lab_s = _summarize([r for r in grid if r.get("lab_time_s") is not None and r["method"] != "offline"],
+                       ("effect", "level"), "lab_time_s")
     nan3 = (float("nan"),) * 3
+    methods = plan.methods
     ideal = {m: summ.get(("ideal", "none", m), nan3) for m in GRID_METHODS}
     sum_rows, md_rows = [], []
-    for effect, lv in [IDEAL] + [(e, lv) for e in plan.effects for lv in plan.levels]:
+    for effect, lv in [IDEAL] + plan.grid_cells():
         cell = {m: summ.get((effect, lv, m), nan3) for m in GRID_METHODS}
-        row = {"effect": effect, "level": lv, "n_seeds": cell["ffzero-hw"][2]}
-        for m in GRID_METHODS:
+        n_seeds = max(cell[m][2] if not math.isnan(cell[m][2]) else 0 for m in methods)
+        row = {"effect": effect, "level": lv, "n_seeds": n_seeds}
+        if plan.physical:
+            row["setting"] = physical_setting(effect, lv)
+            row["lab_time_s"] = lab_s.get((effect, lv), nan3)[0]
+        for m in methods:
             row[f"{m}_mean"], row[f"{m}_std"] = cell[m][0], cell[m][1]
         sum_rows.append(row)
-        best = max(cell["ffzero"][0], cell["ffzero-hw"][0])
+        best = max((cell[m][0] for m in ("ffzero", "ffzero-hw") if m in methods), default=float("nan"))
         gap = best - cell["offline"][0]
-        md_rows.append([effect, "–" if lv == "none" else lv, *(_fmt(*cell[m][:2]) for m in GRID_METHODS),
+        extra = [row["setting"], f"{row['lab_time_s']:.3g}"] if plan.physical else []
+        md_rows.append([effect, "–" if lv == "none" else lv, *extra, *(_fmt(*cell[m][:2]) for m in methods),
                         "–" if math.isnan(gap) else f"{100 * gap:+.1f}"])
     _write_csv(out / "robustness_summary.csv", sum_rows)
-    grid_md = _md_table(["effect", "severity", *(method_labels(plan)[m] for m in GRID_METHODS), "best in-situ − offline (pts)"],
-                        md_rows)
+    extra_head = ["setting", "lab time (s)"] if plan.physical else []
+    grid_md = _md_table(["effect", "severity", *extra_head, *(method_labels(plan)[m] for m in methods),
+                         "best in-situ − offline (pts)"], md_rows)
+    laser = laser_points(plan, summ) if plan.physical and "laser" in plan.effects else []
+    laser_md = _laser_table(plan, laser) if laser else ""
     multi_md = ""
     if multi:
         ms = _summarize(multi, ("effect", "level", "method"))
@@ -123,12 +136,14 @@ def write_outputs(out: Path, plan: StudyPlan, bounded: bool, offline: dict, insi
                               "FFzero layer 0 (taps)", "FFzero layer 1", f"BP+DD ε={plan.hw_eps:g}"], mrows)
     (out / "robustness.md").write_text(
         f"# Test accuracy (%) under non-idealities, mean ± std over {plan.seeds} seed(s)\n\n"
-        f"{plan.ports}-port {plan.layers}-layer Clements chip, 4x4-pooled digits.\n\n" + grid_md
+        f"{plan.ports}-port {plan.layers}-layer Clements chip, {_pooling(plan)} digits.\n\n" + grid_md
+        + (f"\n## Accuracy vs laser power\n\n{laser_md}" if laser_md else "")
         + (f"\n## Two-layer chip ({plan.multilayer_level} severity)\n\n" + multi_md if multi_md else ""))
 
     abl_md, abl_summary = _ablation_tables(plan, ablations)
-    _write_csv(out / "ablations.csv", ablations)
-    (out / "ablations.md").write_text(abl_md)
+    if ablations_run(plan):  # a --grid-only study writes none of the optional tables
+        _write_csv(out / "ablations.csv", ablations)
+        (out / "ablations.md").write_text(abl_md)
 
     curves = []
     for r in grid + multi:
@@ -141,20 +156,30 @@ def write_outputs(out: Path, plan: StudyPlan, bounded: bool, offline: dict, insi
     _write_csv(out / "curves.csv", curves)
 
     mc_md, yield_rows, mc_head = _mc_tables(plan, mc, retrain, wl)
-    _write_csv(out / "monte_carlo.csv", mc)
-    _write_csv(out / "monte_carlo_retrain.csv", retrain)
-    _write_csv(out / "yield.csv", yield_rows)
-    _write_csv(out / "wavelength.csv", wl)
-    (out / "monte_carlo.md").write_text(mc_md)
+    for name, rows in (("monte_carlo.csv", mc), ("monte_carlo_retrain.csv", retrain), ("yield.csv", yield_rows),
+                       ("wavelength.csv", wl)):
+        if rows or plan.mc_instances:
+            _write_csv(out / name, rows)
+    if plan.mc_instances or plan.wavelengths:
+        (out / "monte_carlo.md").write_text(mc_md)
 
     figures.plot_severity(out / "accuracy_vs_severity.png", plan, summ, ideal)
+    if laser_md:
+        figures.plot_laser(out / "accuracy_vs_laser.png", plan, laser)
     figures.plot_curves(out / "accuracy_vs_queries.png", curves, "train_sample_queries", "training sample queries")
     figures.plot_curves(out / "accuracy_vs_energy.png", curves, "energy_J", "heater energy during training (J)")
-    figures.plot_yield(out / "yield_curve.png", yield_rows)
-    figures.plot_wavelength(out / "wavelength.png", wl)
-    figures.plot_ablations(out / "ablations.png", abl_summary)
+    for plot, name, rows in ((figures.plot_yield, "yield_curve.png", yield_rows), (figures.plot_wavelength, "wavelength.png", wl),
+                             (figures.plot_ablations, "ablations.png", abl_summary)):
+        if rows:  # a --grid-only study has none of these
+            plot(out / name, rows)
 
     findings = _findings(plan, summ, ideal, multi, mc_head, abl_summary)
+    twin = _mean_std([r["test_accuracy"] for (_, layers), r in offline.items() if layers == plan.layers])
+    if not math.isnan(twin[0]):
+        findings.insert(1, f"Offline BP+AD right after training, on the baseline chip whose twin it trained on (no lab time "
+                           f"elapsed): {_fmt(*twin)}%.")
+    if laser_md:
+        grid_md += "\n### Accuracy vs laser power (`accuracy_vs_laser.png`)\n\n" + laser_md
     (out / "summary.md").write_text(_summary_md(plan, bounded, wall, grid_md, multi_md, abl_md, mc_md, findings))
     return {"ideal_offline": ideal["offline"][0], "ideal_ffzero": ideal["ffzero"][0],
             "ideal_ffzero_hw": ideal["ffzero-hw"][0], **mc_head}
@@ -234,24 +259,30 @@ def _findings(plan, summ, ideal, multi, mc_head, abl) -> list[str]:
     hw = f"ε={plan.hw_eps:g}"
     chip = "Baseline chip (the CHIP.toml as given)" if plan.physical else "Ideal chip"
     f.append(f"{chip}: offline BP+AD {100 * ideal['offline'][0]:.1f}%, in-situ FFzero {100 * ideal['ffzero'][0]:.1f}% "
-             f"(ε={plan.eps:g}) / {100 * ideal['ffzero-hw'][0]:.1f}% ({hw}) after {plan.epochs} epochs.")
-    for lv in plan.levels:
+             f"(ε={plan.eps:g}) / {100 * ideal['ffzero-hw'][0]:.1f}% ({hw}) after {plan.epochs} epochs."
+             .replace("nan%", "not run"))
+    nan3 = (float("nan"),) * 3
+    cells = plan.grid_cells()
+    for lv in [lv for lv in LEVELS if any(c[1] == lv for c in cells)]:
         rows = []
-        for e in plan.effects:
-            off, ff, hwv = (summ.get((e, lv, m)) for m in GRID_METHODS)
+        for e in [e for e, l in cells if l == lv]:
+            off, ff, hwv = (summ.get((e, lv, m), nan3 if m not in plan.methods else None) for m in GRID_METHODS)
             if off and ff and hwv:
                 rows.append((e, off[0], ff[0], hwv[0]))
         if not rows:
             continue
-        wins = [r for r in rows if max(r[2], r[3]) - r[1] > 0.02]
-        loses = [r for r in rows if max(r[2], r[3]) - r[1] < -0.02]
+        rows = [(e, o, a, b, np.nanmax([a, b])) for e, o, a, b in rows]
+        wins = [r for r in rows if r[4] - r[1] > 0.02]
+        loses = [r for r in rows if r[4] - r[1] < -0.02]
         paper_broken = [r for r in rows if r[2] < ideal["ffzero"][0] - 0.1]
         text = f"'{lv}': in-situ beats offline for " + (", ".join(
-            f"{e} ({100 * o:.0f}% → {100 * max(a, b):.0f}%)" for e, o, a, b in wins) or "none")
+            f"{e} ({100 * o:.0f}% → {100 * m:.0f}%)" for e, o, a, b, m in wins) or "none")
         text += "; offline is better for " + (", ".join(
-            f"{e} ({100 * o:.0f}% vs {100 * max(a, b):.0f}%)" for e, o, a, b in loses) or "none")
-        text += f"; FFzero with the paper's ε={plan.eps:g} loses >10 pts for " + (", ".join(
-            f"{e} ({100 * a:.0f}%, {hw}: {100 * b:.0f}%)" for e, o, a, b in paper_broken) or "none") + "."
+            f"{e} ({100 * o:.0f}% vs {100 * m:.0f}%)" for e, o, a, b, m in loses) or "none")
+        if "ffzero" in plan.methods:
+            text += f"; FFzero with the paper's ε={plan.eps:g} loses >10 pts for " + (", ".join(
+                f"{e} ({100 * a:.0f}%, {hw}: {100 * b:.0f}%)" for e, o, a, b, _ in paper_broken) or "none")
+        text += "."
         f.append(text)
     for k, v in mc_head.items():
         if k.startswith("mc_mean"):
@@ -287,8 +318,10 @@ Generated by `ffzero study robustness{' --bounded' if bounded else ''}` in {wall
   as the in-situ run took (so drift has acted equally long).
 - Seeds: {plan.seeds} (seed = chip design/instance, data split and trainer seed). Test accuracy, mean ± sample std.
 - Energy model: every evaluated setting holds all heaters for {em.settle_s * 1e6:g} µs settling + {em.sample_s * 1e6:g} µs per
-  sample; heater power P = P_pi·phase/π with P_pi = 20 mW.
-- Monte Carlo: the seed-0 design, {plan.mc_instances} fabricated instances under `{plan.mc_effect}:{plan.mc_level}`.
+  sample; heater power {"from the chip's [heaters] table (its P_pi and drive)" if plan.physical else
+  "P = P_pi·phase/π with P_pi = 20 mW"}.
+{f"- Monte Carlo: the seed-0 design, {plan.mc_instances} fabricated instances under `{plan.mc_effect}:{plan.mc_level}`."
+ if plan.mc_instances else "- No Monte Carlo, ablations or wavelength sweep (`--grid-only`)." if not ablations_run(plan) else ""}
 
 ## Non-ideality presets
 
@@ -303,22 +336,23 @@ Generated by `ffzero study robustness{' --bounded' if bounded else ''}` in {wall
 
 {grid_md}
 {('### Two-layer chip (' + plan.multilayer_level + ')' + chr(10) + chr(10) + multi_md) if multi_md else ''}
-Plots: `accuracy_vs_severity.png`, `accuracy_vs_queries.png`, `accuracy_vs_energy.png`, `yield_curve.png`,
-`wavelength.png`, `ablations.png`. Raw rows: `robustness.csv`, `ablations.csv`, `monte_carlo.csv`,
-`monte_carlo_retrain.csv`, `yield.csv`, `wavelength.csv`, `curves.csv`.
+Plots: `accuracy_vs_severity.png`, `accuracy_vs_queries.png`, `accuracy_vs_energy.png`{_extras(plan, "png")}.
+Raw rows: `robustness.csv`, `robustness_summary.csv`, `curves.csv`{_extras(plan, "csv")}.
 
-{_demote(abl_md)}
-{_demote(mc_md)}
+{_demote(abl_md) if ablations_run(plan) else ''}
+{_demote(mc_md) if plan.mc_instances or plan.wavelengths else ''}
 """
 
 
 def _chip_line(plan) -> str:
     if not plan.physical:
-        return (f"- Chip: {plan.ports}-port Clements mesh, {plan.layers} layer(s), 4x4-pooled digits (raw pixels, "
+        return (f"- Chip: {plan.ports}-port Clements mesh, {plan.layers} layer(s), {_pooling(plan)} digits (raw pixels, "
                 "unit-power encoding).")
     return (f"- Chip: the physical chip of the given CHIP.toml at {plan.ports} ports, {plan.layers} layer(s) (SI units: "
             "laser mW, bounded heater drives, detector noise, layout crosstalk, lab-time drift; the drawn coherent "
-            "input), 4x4-pooled digits. Its 'ideal' row is that chip as configured (the baseline), not a perfect chip.")
+            f"input), {_pooling(plan)} digits. Its 'ideal' row is that chip as configured (the baseline), not a perfect "
+            "chip. 'lab time' is the modelled seconds an in-situ training took on it (settling, integration, latency); "
+            "drift acts over them, and the offline phases are evaluated after the same seconds.")
 
 
 def _preset_notes(plan) -> str:
@@ -333,3 +367,52 @@ def _preset_notes(plan) -> str:
 
 def _demote(md: str) -> str:
     return "\n".join("#" + line if line.startswith("#") else line for line in md.splitlines()) + "\n"
+
+
+def _extras(plan: StudyPlan, kind: str) -> str:
+    """The optional outputs' names (ablations, Monte Carlo, wavelength sweep) that this plan writes."""
+    names = {"png": [("yield_curve.png", plan.mc_instances), ("wavelength.png", plan.wavelengths),
+                     ("ablations.png", ablations_run(plan))],
+             "csv": [("ablations.csv", ablations_run(plan)), ("monte_carlo.csv", plan.mc_instances),
+                     ("monte_carlo_retrain.csv", plan.mc_retrain), ("yield.csv", plan.mc_instances),
+                     ("wavelength.csv", plan.wavelengths)]}[kind]
+    return "".join(f", `{n}`" for n, on in names if on)
+
+
+def ablations_run(plan: StudyPlan) -> bool:
+    return bool(plan.ablation_seeds and (plan.photonic_ablations or plan.mlp_ablations))
+
+
+def _pooling(plan: StudyPlan) -> str:
+    """How the 8x8 digits reach the ports: 4x4-pooled on 16 ports, as they are on 64."""
+    return {16: "4x4-pooled", 64: "8x8"}.get(plan.ports, f"{plan.ports}-port resampled")
+
+
+def physical_setting(effect: str, level: str) -> str:
+    """The physics values a physical grid cell sets, e.g. ``laser_power_mW=0.1`` ('as configured' for the baseline)."""
+    if (effect, level) == IDEAL:
+        return "as configured"
+    if effect == "combined":
+        return "all at " + level
+    return ", ".join(f"{k}={_short(v)}" for sec in physical_preset(effect, level).values() for k, v in _flat(sec).items())
+
+
+def laser_points(plan: StudyPlan, summ: dict) -> list[tuple[float, str, dict[str, tuple[float, float]]]]:
+    """(laser mW at the fibre, cell, {method: (mean, std)}): the baseline's power and the laser cells, highest first."""
+    nan3 = (float("nan"),) * 3
+    base_mW = ChipConfig.from_dict(plan.chip_config).physics_tables().get("budget", {}).get("laser_power_mW",
+                                                                                         Budget.laser_power_mW)
+    points = [(base_mW, IDEAL)]
+    points += [(physical_preset("laser", lv)["budget"]["laser_power_mW"], ("laser", lv)) for lv in plan.levels_of("laser")]
+    out, seen = [], set()
+    for mW, cell in sorted(points, key=lambda p: -p[0]):  # stable: the baseline wins a tie with a laser cell
+        if mW not in seen:
+            seen.add(mW)
+            out.append((mW, "baseline" if cell == IDEAL else cell[1],
+                        {m: summ.get((*cell, m), nan3)[:2] for m in plan.methods}))
+    return out
+
+
+def _laser_table(plan: StudyPlan, points) -> str:
+    return _md_table(["laser (mW)", "cell", *(method_labels(plan)[m] for m in plan.methods)],
+                     [[f"{mW:g}", cell, *(_fmt(*acc[m]) for m in plan.methods)] for mW, cell, acc in points])

@@ -59,15 +59,16 @@ def run_robustness(
 
     # 2. in-situ grid, multi-layer subset, ablations, Monte Carlo retraining
     tasks = []
-    cells = [IDEAL] + [(e, lv) for e in plan.effects for lv in plan.levels]
+    cells = [IDEAL] + plan.grid_cells()
+    insitu_methods = [(m, eps) for m, eps in (("ffzero", plan.eps), ("ffzero-hw", plan.hw_eps)) if m in plan.methods]
+    deploy = "offline" in plan.methods
     for s in seeds_:
         for e, lv in cells:
-            tasks.append(("insitu", dict(plan=plan, seed=s, layers=plan.layers, effect=e, level=lv, paradigm="ffzero",
-                                         epochs=plan.epochs, offline_params=offline[s, plan.layers]["params"],
-                                         study="grid", eps=plan.eps, method="ffzero")))
-            tasks.append(("insitu", dict(plan=plan, seed=s, layers=plan.layers, effect=e, level=lv, paradigm="ffzero",
-                                         epochs=plan.epochs, offline_params=None, study="grid", eps=plan.hw_eps,
-                                         method="ffzero-hw")))
+            for m, eps in insitu_methods:
+                partner = deploy and m == plan.offline_partner()
+                tasks.append(("insitu", dict(plan=plan, seed=s, layers=plan.layers, effect=e, level=lv,
+                                             paradigm="ffzero", epochs=plan.epochs, study="grid", eps=eps, method=m,
+                                             offline_params=offline[s, plan.layers]["params"] if partner else None)))
         if ml:
             for e, lv in [IDEAL] + [(e, plan.multilayer_level) for e in plan.multilayer_effects]:
                 tasks.append(("insitu", dict(plan=plan, seed=s, layers=2, effect=e, level=lv, paradigm="ffzero",
@@ -91,8 +92,10 @@ def run_robustness(
     retrain_rows = [res for name, _, res in results if name == "mc_retrain"]
 
     # 3. Monte Carlo over fabricated instances and the wavelength sweep (evaluation only)
-    log("[study] Monte Carlo and wavelength sweep")
-    mc_rows, wl_rows = monte_carlo(plan, offline, insitu_rows)
+    mc_rows, wl_rows = [], []
+    if plan.mc_instances or plan.wavelengths:
+        log("[study] Monte Carlo and wavelength sweep")
+        mc_rows, wl_rows = monte_carlo(plan, offline, insitu_rows)
 
     wall = time.perf_counter() - t_start
     log(f"[study] writing outputs to {out}")

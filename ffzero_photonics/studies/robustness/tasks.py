@@ -124,7 +124,8 @@ def task_insitu(plan: StudyPlan, seed: int, layers: int, effect: str, level: str
     tr, curve, energy = _fit(chip, data, cfg, meter=True)
     res = _scores(tr.evaluate(chip, data))
     cost = tr.train_cost.snapshot()
-    key = {"study": study, "layers": layers, "effect": effect, "level": level, "seed": seed}
+    lab_s = chip.physical.elapsed_s if chip.physical is not None else None  # modelled lab seconds (drift acts over them)
+    key = {"study": study, "layers": layers, "effect": effect, "level": level, "seed": seed, "lab_time_s": lab_s}
     rows = [{**key, "method": method, "eps": eps, **res, "train_sample_queries": cost["sample_queries"],
              "train_settings": cost["settings"], "train_calls": cost["calls"], "energy_J": energy,
              "wall_s": time.perf_counter() - t0, "curve": curve,
@@ -227,7 +228,7 @@ def monte_carlo(plan: StudyPlan, offline: dict, insitu_rows: list[dict]) -> tupl
     if trained is not None:
         variants.append((f"{plan.mc_effect}-{plan.mc_level} instance 0", cfg_ni, "FFzero in situ on instance 0",
                          trained["params"]))
-    for chip_name, ni, method, params in variants:
+    for chip_name, ni, method, params in (variants if plan.wavelengths else []):
         chip = _chip(plan, 0, plan.layers, ni)
         for l, p in enumerate(params):
             chip.set_params(l, p)
