@@ -73,6 +73,11 @@ def build_objectives(
 
     A layer (or, for feature maps, ``proj_dim``) narrower than its prototypes need is a UserInputError.
     """
+    if n_classes == 0 and loss in ("hinge", "cosine"):
+        raise UserInputError(f"loss {loss!r} scores classes; a regression data set takes 'mse' (or 'auto')")
+    if n_classes > 0 and loss == "mse":
+        raise UserInputError(f"loss 'mse' is for regression targets; a {n_classes}-class data set takes 'hinge', "
+                             "'cosine' or 'auto'")
     _check_widths(infos, n_classes, prototypes, proj_dim)
     rng = np.random.default_rng([seed, 7919])
     objectives = []
