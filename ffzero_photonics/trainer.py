@@ -131,7 +131,7 @@ class TrainConfig:
         unknown = sorted(set(recipe) - {f.name for f in fields(self)})
         if unknown:
             raise UserInputError(f"model recipe sets unknown training field {unknown[0]!r}")
-        defaults = {**PARADIGM_DEFAULTS[self.paradigm], **recipe, **ESTIMATOR_DEFAULTS[self.estimator]}
+        defaults = default_train(self.paradigm, recipe, self.estimator)
         unset = {k: v for k, v in defaults.items() if getattr(self, k, None) is None}
         return replace(self, **unset) if unset else self
 
@@ -379,6 +379,10 @@ class Trainer:
         def current():
             return np.concatenate([model.get_params(l) for l in trainable])
 
+        def measure(xb):
+            """Candidate settings (M, d) -> the readout layer's measured outputs, in range of each domain."""
+            return lambda cand: model.query(xb, readout, split(project(cand)))
+
         if AUTODIFF[cfg.paradigm]:
             grad_fn = autodiff_grad(model, objective, trainable, readout, offsets)
 
@@ -395,22 +399,16 @@ class Trainer:
                                   schedule=cfg.schedule, total_steps=total_steps, readout_is_trained=trainable == [readout])
 
             def step(xb, tb):
-                theta, loss = stepper.step(current(), lambda cand: model.query(xb, readout, split(project(cand))),
-                                           lambda out: objective.losses(np, out, tb))
+                theta, loss = stepper.step(current(), measure(xb), lambda out: objective.losses(np, out, tb))
                 commit(theta)
                 return loss
         else:
 
             def step(xb, tb):
-                theta = current()
-
-                def losses(cand):
-                    out = model.query(xb, readout, split(project(cand)))
-                    return objective.losses(np, out, tb)
-
+                theta, query = current(), measure(xb)
                 est = directional_gradient(
-                    losses, theta, self._rng, eps=cfg.eps, n_dirs=cfg.n_dirs,
-                    scheme=cfg.scheme, directions=cfg.directions,
+                    lambda cand: objective.losses(np, query(cand), tb), theta, self._rng, eps=cfg.eps,
+                    n_dirs=cfg.n_dirs, scheme=cfg.scheme, directions=cfg.directions,
                 )
                 commit(stepper.step(theta, est.grad))
                 return est.loss
