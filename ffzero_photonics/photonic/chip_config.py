@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import UserInputError
 from ..validation import read_toml
 from .chip import INITS, PhotonicChip
-from .config_fields import Section, check_choice, check_int, check_real
+from .config_fields import Section, check_choice, check_int, check_real, coerce_sections
 from .mesh_spec import TOPOLOGIES
 from .encoding import InputSection
 from .nonideal_config import DESIGN_WAVELENGTH_UM, NonIdealConfig, merge_tables
@@ -164,13 +164,7 @@ class ChipConfig:
     input: InputSection = field(default_factory=InputSection)
 
     def __post_init__(self):
-        for f in fields(self):
-            cls = f.default_factory
-            value = getattr(self, f.name)
-            if isinstance(value, Mapping) or value is None:
-                _set(self, f.name, cls.from_dict(value))
-            elif not isinstance(value, cls):
-                raise UserInputError(f"[{f.name}] must be a {cls.__name__} or a table, got {value!r}")
+        coerce_sections(self, {f.name: f.default_factory for f in fields(self)})
         if self.chip.model != "physical":
             used = [name for name in PHYSICS_SECTIONS if getattr(self, name).enabled]
             if used:

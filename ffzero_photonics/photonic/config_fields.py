@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import UserInputError
 
-__all__ = ["Section", "check_bits", "check_choice", "check_int", "check_optional_real", "check_real"]
+__all__ = ["Section", "check_bits", "check_choice", "check_int", "check_optional_real", "check_real", "coerce_sections"]
 
 
 def _fail(table: str, name: str, what: str, value: Any) -> UserInputError:
@@ -91,3 +91,18 @@ class Section:
     @property
     def enabled(self) -> bool:
         return self != type(self)()
+
+
+def coerce_sections(obj: Any, sections: Mapping[str, type], *, table: str = "", none_is_default: bool = True) -> None:
+    """Turn each field of a frozen config named in ``sections`` from a table into its section class, in place.
+
+    ``None`` gives the section's defaults when ``none_is_default``; any other type is refused in one line
+    naming ``[table] field`` (or ``[field]`` when the fields are tables themselves).
+    """
+    for name, cls in sections.items():
+        value = getattr(obj, name)
+        if isinstance(value, Mapping) or (value is None and none_is_default):
+            object.__setattr__(obj, name, cls.from_dict(value))
+        elif not isinstance(value, cls):
+            where = f"[{table}] {name}" if table else f"[{name}]"
+            raise UserInputError(f"{where} must be a {cls.__name__} or a table, got {value!r}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from ..errors import UserInputError
-from .config_fields import Section, check_bits, check_choice, check_optional_real, check_real
+from .config_fields import Section, check_bits, check_choice, check_optional_real, check_real, coerce_sections
 
 __all__ = [
     "DESIGN_WAVELENGTH_UM",
@@ -194,12 +194,7 @@ class NonIdealConfig:
     dispersion: Dispersion = field(default_factory=Dispersion)
 
     def __post_init__(self):
-        for name, cls in SECTIONS.items():
-            value = getattr(self, name)
-            if isinstance(value, Mapping):
-                _set(self, name, cls.from_dict(value))
-            elif not isinstance(value, cls):
-                raise UserInputError(f"[nonideal] {name} must be a {cls.__name__} or a table, got {value!r}")
+        coerce_sections(self, SECTIONS, table="nonideal", none_is_default=False)
 
     @property
     def is_ideal(self) -> bool:

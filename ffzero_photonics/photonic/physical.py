@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import UserInputError
 from .activation import EOActivation
+from .config_fields import coerce_sections
 from .encoding import CoherentInput, InputSection, VectorEncoder
 from .mesh_spec import MeshSpec
 from .nonideal_config import NonIdealConfig
@@ -55,12 +56,7 @@ class Physics:
     input: InputSection = field(default_factory=InputSection)
 
     def __post_init__(self):
-        for name, cls in PHYSICS_SECTIONS.items():
-            value = getattr(self, name)
-            if isinstance(value, Mapping) or value is None:
-                object.__setattr__(self, name, cls.from_dict(value))
-            elif not isinstance(value, cls):
-                raise UserInputError(f"[{name}] must be a table, got {value!r}")
+        coerce_sections(self, PHYSICS_SECTIONS)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "Physics":
