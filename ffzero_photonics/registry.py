@@ -203,7 +203,7 @@ REMOTE_CHIP = "ffzero_photonics.lab.client:RemoteChip"
 CHIP_VIEWS = "ffzero_photonics.runs.chip_views:write_chip_views"
 ACTIVATIONS = ("tanh", "relu", "leaky_relu", "gelu", "sigmoid", "none")
 MLP_HIDDEN = (100, 100, 100)
-CNN_CHANNELS = (4, 4)
+CNN_CHANNELS = (16, 16)  # the paper's (4, 4) leaves a 40-weight first layer: FF+AD 65 % vs BP+AD 88 % on digits
 CNN1D_CHANNELS = (16, 16, 16)
 
 
@@ -282,7 +282,7 @@ BUILTIN_MODELS: dict[str, ModelEntry] = {
         name="cnn", description="digital convolutional net for image data",
         build=_build_cnn, from_config=lambda config: _class(CNN).from_config(config),
         options=(
-            OptionSpec("channels", int, CNN_CHANNELS, "CNN channels per conv layer, e.g. 4,4", is_list=True),
+            OptionSpec("channels", int, CNN_CHANNELS, "CNN channels per conv layer (the paper's: 4,4)", is_list=True),
             OptionSpec("kernel", int, 3, "CNN kernel size"),
             OptionSpec("activation", str, "tanh", "activation after every layer", choices=ACTIVATIONS),
         ),

@@ -72,6 +72,7 @@ class TrainConfig:
     prototypes: str = "auto"
     proj_dim: int = 10
     margin: float = 0.3
+    temperature: float = 0.1  # of the ce loss: softmax over cosines / T
     seed: int = 0
     eval_train_max: int = 2000
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: after every epoch only)
@@ -106,9 +107,11 @@ class TrainConfig:
         if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, (int, np.integer)) \
                 or self.checkpoint_every < 0:
             raise UserInputError(f"checkpoint_every must be a non-negative integer, got {self.checkpoint_every!r}")
-        if isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) \
-                or not (np.isfinite(self.margin) and self.margin >= 0):
-            raise UserInputError(f"margin must be >= 0, got {self.margin!r}")
+        for name, low in (("margin", 0.0), ("temperature", None)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
+                    or (value < low if low is not None else value <= 0):
+                raise UserInputError(f"{name} must be {'>= 0' if low is not None else '> 0'}, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise UserInputError(f"seed must be a non-negative integer, got {self.seed!r}")
 
@@ -273,7 +276,7 @@ class Trainer:
         infos = [model.layer_info(l) for l in range(model.n_layers)]
         self.objectives = build_objectives(
             infos, n_classes, loss=cfg.loss, prototypes=cfg.prototypes,
-            proj_dim=cfg.proj_dim, margin=cfg.margin, seed=cfg.seed,
+            proj_dim=cfg.proj_dim, margin=cfg.margin, temperature=cfg.temperature, seed=cfg.seed,
         )
 
     def layer_scores(self, model: LayeredBlackBox, X: np.ndarray) -> np.ndarray:
@@ -416,7 +419,7 @@ class Trainer:
         step.engine = None
         if cfg.backend == "jax" and not AUTODIFF[cfg.paradigm]:
             engine = CompiledDD(model, objective, trainable, readout, tx, eps=cfg.eps, n_dirs=cfg.n_dirs,
-                                scheme=cfg.scheme, directions=cfg.directions)
+                                scheme=cfg.scheme)
 
             def run_compiled(xs, ts, us):
                 """S steps in one compiled call; returns their losses."""

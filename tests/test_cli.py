@@ -92,6 +92,8 @@ def _bad_npz(path, kind):
     (["--dataset", "NPZ_MISMATCH"], "20"),
     (["--loss", "mse"], "loss 'mse' is for regression targets; a 10-class data set"),
     (["--dataset", "f1", "--loss", "hinge"], "loss 'hinge' scores classes; a regression data set takes 'mse'"),
+    (["--dataset", "f1", "--loss", "ce"], "loss 'ce' scores classes"),
+    (["--loss", "ce", "--temperature", "0"], "--temperature: must be a positive finite number"),
 ])
 def test_bad_input_one_line_error_and_nothing_written(tmp_path, capsys, args, match):
     for i, a in enumerate(args):

@@ -131,8 +131,8 @@ def test_cnn_and_photonic_chip_build_on_28x28(tmp_path):
     ds = load_dataset(f"idx:{tmp_path / 'mnist'}", val_fraction=0.2, seed=0)
     x = ds.X_test[:5]
     cnn = build_model("cnn", ds)
-    assert cnn.query(x, 0).shape == (1, 5, 4, 26, 26)
-    assert cnn.query(x, cnn.n_layers - 1).shape == (1, 5, 4, 24, 24)
+    assert cnn.query(x, 0).shape == (1, 5, 16, 26, 26)
+    assert cnn.query(x, cnn.n_layers - 1).shape == (1, 5, 16, 24, 24)
     for ports, method in ((16, "pool"), (25, "resize"), (64, "resize")):
         chip = build_model("photonic", ds, ports=ports, layers=2)
         enc = chip.encoder

@@ -50,17 +50,50 @@ def test_losses_agree_numpy_jax_and_known_values():
     protos = simplex_prototypes(4, 6, rng)
     h = rng.standard_normal((3, 5, 6))
     y = np.eye(4)[rng.integers(0, 4, 5)]
-    for name in ("hinge", "cosine"):
+    for name in ("hinge", "cosine", "ce"):
         a = local_loss(np, name, h, protos, y)
         b = np.asarray(local_loss(jnp, name, jnp.asarray(h), jnp.asarray(protos), jnp.asarray(y)))
         assert a.shape == (3,)
-        np.testing.assert_allclose(a, b, atol=1e-12)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12)  # jax computes in float32 here
     perfect = np.stack([protos[np.argmax(y, 1)] * 2.5])
     assert local_loss(np, "cosine", perfect, protos, y)[0] == pytest.approx(0.0, abs=1e-12)
     # at a prototype, every other cosine is -1/3, so the hinge is 0 for margin < 4/3
     assert local_loss(np, "hinge", perfect, protos, y, margin=0.3)[0] == pytest.approx(0.0, abs=1e-12)
     s = cosine_scores(np, perfect, protos)
     assert np.allclose(s.max(-1), 1.0)
+
+
+def test_cosine_scores_survive_outputs_of_1e_minus_18_in_float32():
+    # a 3-layer ideal chip reads ~1e-18 at its last layer (two weak activations): h * h underflows in float32
+    rng = np.random.default_rng(2)
+    protos = simplex_prototypes(4, 6, rng)
+    h = rng.random((5, 6))
+    tiny = np.asarray(cosine_scores(jnp, jnp.asarray(h * 1e-18, dtype=jnp.float32), jnp.asarray(protos, jnp.float32)))
+    np.testing.assert_allclose(tiny, cosine_scores(np, h, protos), atol=1e-6)
+    assert np.all(cosine_scores(np, np.zeros((2, 6)), protos) == 0.0)
+
+
+def test_ce_loss_is_softmax_cross_entropy_of_cosines_over_temperature():
+    protos = simplex_prototypes(4, 6, np.random.default_rng(1))
+    y = np.eye(4)[[0, 2]]
+    perfect = protos[[0, 2]][None] * 3.0
+    # at a prototype: s_y = 1, the other three -1/3, so -log p_y = log(1 + 3 exp(-(4/3) / T))
+    for t in (0.05, 0.1, 1.0):
+        expected = np.log1p(3 * np.exp(-(4 / 3) / t))
+        assert local_loss(np, "ce", perfect, protos, y, temperature=t)[0] == pytest.approx(expected, rel=1e-12)
+    wrong = protos[[1, 3]][None]
+    assert local_loss(np, "ce", wrong, protos, y)[0] > np.log(4) > local_loss(np, "ce", perfect, protos, y)[0]
+    # stable at tiny temperatures (no overflow in exp)
+    assert np.isfinite(local_loss(np, "ce", wrong, protos, y, temperature=1e-4)[0])
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, float("nan"), True])
+def test_temperature_must_be_positive(bad):
+    from ffzero_photonics.errors import UserInputError
+    from ffzero_photonics.trainer import TrainConfig
+
+    with pytest.raises(UserInputError, match="temperature must be > 0"):
+        TrainConfig(temperature=bad)
 
 
 def test_regression_loss_is_mse_of_cosine():
@@ -73,6 +106,12 @@ def test_regression_loss_is_mse_of_cosine():
 def test_sphere_directions_are_unit():
     u = sample_directions(np.random.default_rng(0), 7, 13)
     np.testing.assert_allclose(np.linalg.norm(u, axis=1), 1.0)
+
+
+def test_gaussian_directions_have_unit_mean_square_norm():
+    # so eps means the same perturbation size for either distribution (it was sqrt(d) times larger)
+    u = sample_directions(np.random.default_rng(0), 4000, 625, "gaussian")
+    assert np.mean(np.sum(u * u, axis=1)) == pytest.approx(1.0, abs=0.01)
 
 
 @pytest.mark.parametrize("directions", ["sphere", "gaussian"])

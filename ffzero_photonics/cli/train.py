@@ -22,7 +22,7 @@ from .options import (INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_F
                       NamedChoice, Number, Presets, existing_file, with_default)
 
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "eps", "n_dirs", "scheme", "directions", "optimizer", "schedule", "loss",
-              "prototypes", "margin", "proj_dim", "checkpoint_every", "backend", "estimator")
+              "prototypes", "margin", "temperature", "proj_dim", "checkpoint_every", "backend", "estimator")
 CHIP_FLAGS = ("chip_config", "nonideal", "wavelength", "instance_seed")
 OWN_PARAMS = {"model", "paradigm", "dataset", "seed", "out", "no_progress", *TRAIN_KEYS, *CHIP_FLAGS}
 MODELS = available_models()
@@ -110,6 +110,7 @@ def _with_model_options(command):
 @_train_option("--loss", "loss", NamedChoice("loss", ("auto",) + LOSSES))
 @_train_option("--prototypes", "prototypes", NamedChoice("prototypes", ("auto",) + PROTOTYPE_KINDS))
 @_train_option("--margin", "margin", NON_NEGATIVE_FLOAT, "hinge margin")
+@_train_option("--temperature", "temperature", POSITIVE_FLOAT, "ce loss temperature (softmax over cosines / T)")
 @_train_option("--proj-dim", "proj_dim", POSITIVE_INT, "prototype projection width")
 @_with_model_options
 @click.option("--chip-config", type=existing_file(), default=None, metavar="CHIP.toml",

@@ -70,7 +70,6 @@ class CompiledDD:
         eps: float,
         n_dirs: int,
         scheme: str,
-        directions: str,
     ):
         if scheme not in ("central", "forward"):
             raise ValueError(f"unknown difference scheme {scheme!r}; choose one of central, forward")
@@ -83,7 +82,7 @@ class CompiledDD:
         self.n_settings = 2 * n_dirs if scheme == "central" else n_dirs + 1
         self._low, self._high = _bounds(infos, sizes)
         self._period = _periods(infos, sizes)
-        measure, eps, scale = model.compiled_query, float(eps), (self.dim if directions == "sphere" else 1.0)
+        measure, eps, scale = model.compiled_query, float(eps), self.dim
 
         def losses(cand, committed, xb, tb):
             params = list(committed)

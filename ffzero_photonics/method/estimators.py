@@ -25,12 +25,16 @@ class Estimate:
 
 
 def sample_directions(rng: np.random.Generator, n_dirs: int, dim: int, kind: str = "sphere") -> np.ndarray:
-    """K directions: uniform on the unit sphere (paper) or standard Gaussian."""
+    """K directions: uniform on the unit sphere (paper) or Gaussian N(0, I/d).
+
+    Both have E[u u^T] = I/d and E|u|^2 = 1, so eps is the same perturbation norm on average and the
+    estimate is d * mean_k(delta_k u_k) for either.
+    """
     u = rng.standard_normal((n_dirs, dim))
     if kind == "sphere":
         return u / np.linalg.norm(u, axis=1, keepdims=True)
     if kind == "gaussian":
-        return u
+        return u / np.sqrt(dim)
     raise ValueError(f"unknown direction distribution {kind!r}; choose one of {', '.join(DIRECTIONS)}")
 
 
@@ -44,7 +48,7 @@ def directional_gradient(
     scheme: str = "central",
     directions: str = "sphere",
 ) -> Estimate:
-    """g = d * mean_k(delta_k u_k) for sphere directions (mean_k(delta_k u_k) for Gaussian ones).
+    """g = d * mean_k(delta_k u_k), for sphere and (variance 1/d) Gaussian directions alike.
 
     central: delta = (L(theta + eps u) - L(theta - eps u)) / (2 eps), 2K settings;
     forward: delta = (L(theta + eps u) - L(theta)) / eps, K + 1 settings.
@@ -64,6 +68,5 @@ def directional_gradient(
         loss = float(values[0])
     else:
         raise ValueError(f"unknown difference scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-    scale = d if directions == "sphere" else 1.0
-    grad = scale * (delta @ u) / n_dirs
+    grad = d * (delta @ u) / n_dirs
     return Estimate(grad=grad, loss=loss, n_settings=len(cand))

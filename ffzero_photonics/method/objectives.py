@@ -23,6 +23,7 @@ class LayerObjective:
     projection: np.ndarray | None  # (D, D') for feature-map outputs, else None
     loss: str
     margin: float = 0.3
+    temperature: float = 0.1
 
     def features(self, xp, out, n_lead: int):
         """Flatten (..., B, *out_shape) to (..., B, D) and project if needed."""
@@ -34,7 +35,8 @@ class LayerObjective:
         from .losses import local_loss
 
         protos = xp.asarray(self.prototypes)
-        return local_loss(xp, self.loss, self.features(xp, out, n_lead), protos, targets, self.margin)
+        return local_loss(xp, self.loss, self.features(xp, out, n_lead), protos, targets, self.margin,
+                          self.temperature)
 
     def scores(self, out) -> np.ndarray:
         """cos(h, p_c) of committed outputs (B, *out_shape) -> (B, C)."""
@@ -67,17 +69,18 @@ def build_objectives(
     prototypes: str = "auto",
     proj_dim: int = 10,
     margin: float = 0.3,
+    temperature: float = 0.1,
     seed: int = 0,
 ) -> list[LayerObjective]:
     """One objective per layer, drawn once from ``seed`` and never trained.
 
     A layer (or, for feature maps, ``proj_dim``) narrower than its prototypes need is a UserInputError.
     """
-    if n_classes == 0 and loss in ("hinge", "cosine"):
+    if n_classes == 0 and loss in ("hinge", "cosine", "ce"):
         raise UserInputError(f"loss {loss!r} scores classes; a regression data set takes 'mse' (or 'auto')")
     if n_classes > 0 and loss == "mse":
         raise UserInputError(f"loss 'mse' is for regression targets; a {n_classes}-class data set takes 'hinge', "
-                             "'cosine' or 'auto'")
+                             "'cosine', 'ce' or 'auto'")
     _check_widths(infos, n_classes, prototypes, proj_dim)
     rng = np.random.default_rng([seed, 7919])
     objectives = []
@@ -90,7 +93,8 @@ def build_objectives(
         kind = resolve_prototypes(prototypes, info)
         protos = make_prototypes(kind, n_classes, dim, rng)
         objectives.append(
-            LayerObjective(protos, projection, resolve_loss(loss, info, n_classes == 0), margin)
+            LayerObjective(protos, projection, resolve_loss(loss, info, n_classes == 0), margin,
+                           temperature)
         )
     return objectives
 
