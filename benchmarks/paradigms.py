@@ -91,9 +91,11 @@ def main() -> None:
     ap.add_argument("--out", default="docs/results")
     ap.add_argument("--extras-only", action="store_true", help="only the paper-recipe and depth tables")
     ap.add_argument("--no-extras", action="store_true", help="skip the paper-recipe and depth tables")
-    ap.add_argument("--loss", default="auto", help="local/global loss of every paradigm (auto: the paper's hinge)")
+    ap.add_argument("--loss", default="auto", choices=("auto", "hinge", "cosine", "ce"),
+                    help="local/global loss of every paradigm (auto: the paper's hinge)")
     ap.add_argument("--temperature", type=float, default=0.1, help="of --loss ce")
-    ap.add_argument("--backend", default="jax", help="DD engine (numpy or jax: same numbers to float tolerance)")
+    ap.add_argument("--backend", default="jax", choices=("numpy", "jax"),
+                    help="DD engine (same numbers to float tolerance)")
     ap.add_argument("--prefix", default="paradigms", help="file name prefix in --out")
     ap.add_argument("--only", default=None, metavar="P1,P2", help="run only these paradigms (e.g. ffzero)")
     ap.add_argument("--cnn", default=None, metavar="C1,C2,...",
@@ -111,6 +113,9 @@ def main() -> None:
         "ff-ad": args.ad_epochs, "bp-ad": n_layers * args.ad_epochs,
     }
     if args.only:
+        unknown = sorted(set(args.only.split(",")) - set(budget))
+        if unknown:
+            ap.error(f"--only: unknown paradigm {unknown[0]!r}; choose from {', '.join(budget)}")
         budget = {p: budget[p] for p in args.only.split(",")}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -169,7 +174,9 @@ def _model_text(cnn) -> str:
 
 
 def _loss_text(args) -> str:
-    return f"ce (T = {args.temperature:g})" if args.loss == "ce" else f"{args.loss} (hinge on cosines, margin 0.3)"
+    names = {"auto": "auto (the paper's hinge on cosines, margin 0.3)", "hinge": "hinge on cosines (margin 0.3)",
+             "cosine": "1 - cos", "ce": f"ce (T = {args.temperature:g})"}
+    return names[args.loss]
 
 
 def _std(values: np.ndarray) -> float:
