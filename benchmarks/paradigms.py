@@ -5,10 +5,10 @@ the chosen setting runs on ``--seeds`` seeds and is scored on the test split.
 FFzero and BP+DD get the same number of chip queries (sample evaluations);
 the autodiff baselines are upper bounds with their own epoch budget.
 
-    python benchmarks/paradigms.py                # full run (~20 min on 2 cores)
+    python benchmarks/paradigms.py                # 5 seeds and the extras (~40 min on 2 cores)
     python benchmarks/paradigms.py --quick        # smoke run (~2 min)
-    python benchmarks/paradigms.py --loss ce --temperature 0.1 --dd-epochs 1000 --prefix paradigms_ce --no-extras --seeds 5
-    python benchmarks/paradigms.py --cnn 16,16 --loss ce --prefix cnn_digits --no-extras --seeds 5
+    python benchmarks/paradigms.py --loss ce --temperature 0.1 --dd-epochs 1000 --prefix paradigms_ce --no-extras
+    python benchmarks/paradigms.py --cnn 16,16 --loss ce --prefix cnn_digits --no-extras
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def extend_grid(results: dict, run_lr, max_extra: int = 2) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--dd-epochs", type=int, default=300, help="DD epochs per layer (BP+DD gets 4x in total)")
     ap.add_argument("--ad-epochs", type=int, default=50, help="AD epochs per layer (BP+AD gets 4x in total)")
     ap.add_argument("--batch", type=int, default=16)
@@ -227,7 +227,7 @@ def extras(args) -> None:
     e = args.dd_epochs // 3
     lines = [
         f"Paper recipe (plain SGD, batch 256, constant lr 0.256 = the reference's summed-loss lr 1e-3 x 256; "
-        f"FFzero {e} epochs/layer, BP+DD {4 * e} epochs; 3 seeds):", "",
+        f"FFzero {e} epochs/layer, BP+DD {4 * e} epochs; {args.seeds} seeds):", "",
         "| paradigm | test acc. | training sample queries |", "|---|---|---|",
     ]
     with ProcessPoolExecutor(args.workers) as pool:
