@@ -98,22 +98,19 @@ class TrainConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise UserInputError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("lr", "eps"):
+        for name in ("lr", "eps", "temperature"):
             value = getattr(self, name)
-            if value is None:
+            if value is None and name in RECIPE_FIELDS:
                 continue
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise UserInputError(f"{name} must be a positive finite number, got {value!r}")
-        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, (int, np.integer)) \
-                or self.checkpoint_every < 0:
-            raise UserInputError(f"checkpoint_every must be a non-negative integer, got {self.checkpoint_every!r}")
-        for name, low in (("margin", 0.0), ("temperature", None)):
+        for name in ("checkpoint_every", "seed"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
-                    or (value < low if low is not None else value <= 0):
-                raise UserInputError(f"{name} must be {'>= 0' if low is not None else '> 0'}, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise UserInputError(f"seed must be a non-negative integer, got {self.seed!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise UserInputError(f"{name} must be a non-negative integer, got {value!r}")
+        if isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) \
+                or not (np.isfinite(self.margin) and self.margin >= 0):
+            raise UserInputError(f"margin must be >= 0, got {self.margin!r}")
 
     @classmethod
     def paper(cls, **overrides: Any) -> "TrainConfig":
@@ -274,10 +271,9 @@ class Trainer:
         """Draw the per-layer objectives (prototypes, projections) for this model, from the seed."""
         cfg = self.config
         infos = [model.layer_info(l) for l in range(model.n_layers)]
-        self.objectives = build_objectives(
-            infos, n_classes, loss=cfg.loss, prototypes=cfg.prototypes,
-            proj_dim=cfg.proj_dim, margin=cfg.margin, temperature=cfg.temperature, seed=cfg.seed,
-        )
+        self.objectives = build_objectives(infos, n_classes, loss=cfg.loss, prototypes=cfg.prototypes,
+                                           proj_dim=cfg.proj_dim, margin=cfg.margin, temperature=cfg.temperature,
+                                           seed=cfg.seed)
 
     def layer_scores(self, model: LayeredBlackBox, X: np.ndarray) -> np.ndarray:
         """cos(h_l, p_c) of every layer for inputs X: (L, n, C)."""

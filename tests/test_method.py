@@ -87,12 +87,12 @@ def test_ce_loss_is_softmax_cross_entropy_of_cosines_over_temperature():
     assert np.isfinite(local_loss(np, "ce", wrong, protos, y, temperature=1e-4)[0])
 
 
-@pytest.mark.parametrize("bad", [0, -0.1, float("nan"), True])
+@pytest.mark.parametrize("bad", [0, -0.1, float("nan"), True, None])
 def test_temperature_must_be_positive(bad):
     from ffzero_photonics.errors import UserInputError
     from ffzero_photonics.trainer import TrainConfig
 
-    with pytest.raises(UserInputError, match="temperature must be > 0"):
+    with pytest.raises(UserInputError, match="temperature must be a positive finite number"):
         TrainConfig(temperature=bad)
 
 
