@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..blackbox import INTERVAL, PERIODIC, LayerInfo
 from ..errors import UserInputError
+from .domains import FlatDomain
 from .objectives import LayerObjective
 
 BACKENDS = ("numpy", "jax")
@@ -80,8 +80,9 @@ class CompiledDD:
         self.offsets = np.cumsum([0] + sizes)
         self.dim = int(self.offsets[-1])
         self.n_settings = 2 * n_dirs if scheme == "central" else n_dirs + 1
-        self._low, self._high = _bounds(infos, sizes)
-        self._period = _periods(infos, sizes)
+        domain = FlatDomain.from_infos(infos)
+        self._low, self._high = (domain.low, domain.high) if domain.bounded.any() else (None, None)
+        self._period = domain.period if domain.periodic.any() else None
         measure, eps, scale = model.compiled_query, float(eps), self.dim
 
         def losses(cand, committed, xb, tb):
@@ -135,17 +136,3 @@ class CompiledDD:
                 jnp.asarray(xs, dtype=jnp.float64), jnp.asarray(ts, dtype=jnp.float64), jnp.asarray(us, dtype=jnp.float64),
             )
             return np.asarray(theta), state, np.asarray(loss)
-
-
-def _bounds(infos: list[LayerInfo], sizes: list[int]) -> tuple[np.ndarray | None, np.ndarray | None]:
-    if not any(info.domain == INTERVAL for info in infos):
-        return None, None
-    low = np.concatenate([np.full(n, info.low if info.domain == INTERVAL else -np.inf) for info, n in zip(infos, sizes)])
-    high = np.concatenate([np.full(n, info.high if info.domain == INTERVAL else np.inf) for info, n in zip(infos, sizes)])
-    return low, high
-
-
-def _periods(infos: list[LayerInfo], sizes: list[int]) -> np.ndarray | None:
-    if not any(info.domain == PERIODIC for info in infos):
-        return None
-    return np.concatenate([np.full(n, info.period if info.domain == PERIODIC else np.inf) for info, n in zip(infos, sizes)])
