@@ -6,14 +6,16 @@ physics ``[budget]``, ``[detector]``, ``[heaters]``, ``[thermal]``, ``[clock]``,
 ``[activation]``, ``[input]`` (the drawn coherent input)); every table is optional. ``model = "paper"`` (the default) is the paper's
 normalized ideal chip (:meth:`ChipConfig.preset`). A new
 section (say ``[laser]``) is one frozen :class:`~.config_fields.Section` class
-and one field of ``ChipConfig``: readers, writers and errors follow from the fields.
+and one field of ``ChipConfig`` (or, for a physics table, of :class:`~.physical.Physics`, which
+``ChipConfig.physics`` holds and whose tables it reads and writes at the top level of the file):
+readers, writers and errors follow from the fields.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -24,15 +26,8 @@ from ..validation import read_toml
 from .chip import INITS, PhotonicChip
 from .config_fields import Section, check_choice, check_int, check_real, coerce_sections
 from .mesh_spec import TOPOLOGIES
-from .encoding import InputSection
 from .nonideal_config import DESIGN_WAVELENGTH_UM, NonIdealConfig, merge_tables
-from .physical import PHYSICS_SECTIONS
-from .physics.activation import Activation
-from .physics.budget import Budget
-from .physics.clock import Clock
-from .physics.detection import Detector
-from .physics.heaters import Heaters
-from .physics.thermal import Thermal
+from .physical import PHYSICS_SECTIONS, Physics
 
 MODELS = ("paper", "physical")
 # what `ChipConfig.preset(name)` lays over the defaults; "physical" (the physics tables' defaults) = examples/chip.toml
@@ -150,21 +145,20 @@ class InstrumentSection(Section):
 
 @dataclass(frozen=True)
 class ChipConfig:
-    """A whole chip description; each field is one CHIP.toml table (``nonideal`` holds sub-tables)."""
+    """A whole chip description: ``[chip]``, ``[nonideal.*]``, ``[instrument]`` and the physics tables.
+
+    The physics tables live in one :class:`~.physical.Physics` (``physics``) and read as attributes
+    (``config.heaters``), so they are declared once.
+    """
 
     chip: ChipSection = field(default_factory=ChipSection)
     nonideal: NonIdealConfig = field(default_factory=NonIdealConfig)
     instrument: InstrumentSection = field(default_factory=InstrumentSection)
-    budget: Budget = field(default_factory=Budget)
-    detector: Detector = field(default_factory=Detector)
-    heaters: Heaters = field(default_factory=Heaters)
-    thermal: Thermal = field(default_factory=Thermal)
-    clock: Clock = field(default_factory=Clock)
-    activation: Activation = field(default_factory=Activation)
-    input: InputSection = field(default_factory=InputSection)
+    physics: Physics = field(default_factory=Physics)
 
     def __post_init__(self):
-        coerce_sections(self, {f.name: f.default_factory for f in fields(self)})
+        coerce_sections(self, {"chip": ChipSection, "nonideal": NonIdealConfig, "instrument": InstrumentSection})
+        coerce_sections(self, {"physics": Physics})
         if self.chip.model != "physical":
             used = [name for name in PHYSICS_SECTIONS if getattr(self, name).enabled]
             if used:
@@ -182,13 +176,13 @@ class ChipConfig:
 
     def physics_tables(self) -> dict[str, Any]:
         """The physics tables (non-default values only) a physical chip is built with."""
-        return {name: getattr(self, name).to_dict(compact=True) for name in PHYSICS_SECTIONS}
+        return {name: getattr(self.physics, name).to_dict(compact=True) for name in PHYSICS_SECTIONS}
 
     # ---------- dicts and files ----------
     @classmethod
     def tables(cls) -> dict[str, type]:
-        """Table name -> section class, in file order."""
-        return {f.name: f.default_factory for f in fields(cls)}
+        """Table name -> section class, in file order (the physics tables at the top level, after [instrument])."""
+        return {"chip": ChipSection, "nonideal": NonIdealConfig, "instrument": InstrumentSection, **PHYSICS_SECTIONS}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "ChipConfig":
@@ -201,7 +195,9 @@ class ChipConfig:
         for key in d:
             if key not in tables:
                 raise UserInputError(f"unknown table [{key}]; allowed: {', '.join(f'[{t}]' for t in tables)}")
-        return cls(**{k: tables[k].from_dict(v) for k, v in d.items()})
+        sections = {k: tables[k].from_dict(v) for k, v in d.items()}
+        physics = Physics(**{k: sections.pop(k) for k in list(sections) if k in PHYSICS_SECTIONS})
+        return cls(**sections, physics=physics)
 
     def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
         """``{table: {key: value}}``, JSON-able; ``compact`` keeps only non-default values and non-empty tables."""
@@ -317,6 +313,14 @@ def build_chip(config: ChipConfig | Mapping[str, Any], data: Any = None, *, seed
         config = ChipConfig.from_dict(config)
     kwargs = config.chip_kwargs(data, seed=seed)
     return PhotonicChip(kwargs.pop("n_features"), heater_positions=heater_positions, **kwargs)
+
+
+def _physics_table(name: str) -> property:
+    return property(lambda self: getattr(self.physics, name), doc=f"The [{name}] table (held by ``physics``).")
+
+
+for _name in PHYSICS_SECTIONS:
+    setattr(ChipConfig, _name, _physics_table(_name))
 
 
 def _without_none(value: Any) -> Any:
