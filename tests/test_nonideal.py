@@ -425,3 +425,15 @@ def test_bounded_study_runs(tmp_path):
     plan = StudyPlan.bounded()
     rows = (tmp_path / "s" / "robustness_summary.csv").read_text().splitlines()
     assert len(rows) == 1 + 1 + len(plan.effects) * len(plan.levels)
+
+
+def test_a_chip_loaded_with_anothers_sim_state_reads_the_same_noise_and_drift_from_there():
+    a = chip(2, nonideal=severity_preset("combined", "high"))
+    outputs(a)
+    state = json.loads(json.dumps(a.sim_state()))  # a checkpoint holds it as JSON
+    b = chip(2, nonideal=severity_preset("combined", "high"))
+    fresh = outputs(b)
+    b.load_sim_state(state)
+    later = outputs(a)
+    assert all(np.array_equal(x, y) for x, y in zip(outputs(b), later))
+    assert not all(np.array_equal(x, y) for x, y in zip(fresh, later))

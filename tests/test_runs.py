@@ -17,6 +17,7 @@ from ffzero_photonics.data import load_dataset
 from ffzero_photonics.digital.mlp import MLP
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.photonic.chip import PhotonicChip
+from ffzero_photonics.registry import model_from_config
 from ffzero_photonics.runs import RunSpec, load_run, read_run_record, train_run
 from ffzero_photonics.runs import run as run_module
 from ffzero_photonics.runs.checkpoint import load_checkpoint, load_params, param_arrays, save_checkpoint
@@ -332,3 +333,40 @@ def test_every_counter_is_identical_after_a_resume_in_a_later_stage(two_stage_re
     metrics = train_run(TWO_STAGES, out, progress=False, log=quiet)
     assert load_checkpoint(out / "checkpoint.npz")[0]["counter"] == ref_meta["counter"]
     assert metrics["total_queries_incl_eval"] == ref_metrics["total_queries_incl_eval"]
+
+
+PHYSICAL = RunSpec(model="photonic", dataset="iris",
+                   model_options={"model": "physical", "ports": 4, "layers": 2},
+                   train=TrainConfig(epochs=2, seed=3, checkpoint_every=2))
+
+
+@pytest.fixture(scope="module")
+def physical_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("physical") / "run"
+    metrics = train_run(PHYSICAL, out, progress=False, log=quiet)
+    return out, load_checkpoint(out / "checkpoint.npz"), metrics
+
+
+def test_a_resumed_physical_chip_run_reads_the_same_noise_and_drift_as_an_uninterrupted_one(
+        physical_reference, tmp_path, monkeypatch):
+    _, (ref_meta, ref_arrays), ref_metrics = physical_reference
+    out = tmp_path / "run"
+    _interrupt_at(monkeypatch, _at((0, 0), step=2))
+    with pytest.raises(KeyboardInterrupt):
+        train_run(PHYSICAL, out, progress=False, log=quiet)
+    monkeypatch.undo()
+    metrics = train_run(PHYSICAL, out, progress=False, log=quiet)
+    meta, arrays = load_checkpoint(out / "checkpoint.npz")
+    assert meta["sim_state"] == ref_meta["sim_state"]
+    for l in range(2):  # the DD steps read noisy detectors: a fresh noise stream after the resume moves every phase
+        np.testing.assert_array_equal(arrays[f"param_{l}"], ref_arrays[f"param_{l}"])
+    assert metrics["test_accuracy_per_layer"] == ref_metrics["test_accuracy_per_layer"]
+
+
+def test_a_reloaded_physical_run_continues_the_chips_noise_drift_and_clock(physical_reference):
+    out, (ref_meta, _), _ = physical_reference
+    _, _, model, _ = load_run(out)
+    state = model.sim_state()
+    assert state == ref_meta["sim_state"] and state["physical"]["elapsed_s"] > 0
+    fresh = model_from_config("photonic", model.to_config()).sim_state()
+    assert fresh["physical"]["noise"] != state["physical"]["noise"]

@@ -16,7 +16,7 @@ from ..blackbox import INTERVAL, PERIODIC, LayerInfo, ParamState, QueryCounter, 
 from ..errors import UserInputError
 from .activation import EOActivation
 from .compiled import CompiledMesh, route_kwargs
-from .decompose import haar_phases
+from .decompose import initial_phases
 from .encoding import CoherentInput, encoder_for
 from .mesh_spec import MeshSpec, build_mesh
 from .effects import (
@@ -125,7 +125,7 @@ class PhotonicChip:
             for l, spec in enumerate(self.specs)
         ]
         rng = np.random.default_rng(seed)
-        initial = [_initial_phases(spec, init, rng) for spec in self.specs]
+        initial = [initial_phases(spec, init, rng) for spec in self.specs]
         if theta_max is not None:
             initial = [bounded_initial(p, theta_max, rng) for p in initial]
         self._state = ParamState(self._infos, initial)
@@ -154,6 +154,23 @@ class PhotonicChip:
 
     def to_config(self) -> dict[str, Any]:
         return dict(self._config)
+
+    def sim_state(self) -> dict[str, Any]:
+        """The simulated lab's running state (noise and drift streams, drift so far, lab clock), JSON-able.
+
+        A run checkpoint keeps it, so a resumed or re-evaluated run reads the same noise as an uninterrupted one.
+        """
+        state = {"noise": self._noise_rng.bit_generator.state, "drift_rng": self._drift_rng.bit_generator.state,
+                 "drift": [d.tolist() for d in self._drift]}
+        return state if self.physical is None else {**state, "physical": self.physical.sim_state()}
+
+    def load_sim_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`sim_state` of this chip."""
+        self._noise_rng.bit_generator.state = state["noise"]
+        self._drift_rng.bit_generator.state = state["drift_rng"]
+        self._drift = [np.asarray(d, dtype=float) for d in state["drift"]]
+        if self.physical is not None:
+            self.physical.load_sim_state(state["physical"])
 
     # ---------- LayeredBlackBox ----------
     @property
@@ -470,11 +487,8 @@ class PhotonicChip:
 
     def heater_table(self) -> list[dict[str, Any]]:
         """Heater name and committed phase of every heater on the chip."""
-        rows = []
-        for l, info in enumerate(self._infos):
-            for name, phase in zip(info.param_names, self._state.params[l]):
-                rows.append({"heater": name, "layer": l, "phase_rad": float(phase)})
-        return rows
+        return [{"heater": name, "layer": l, "phase_rad": float(phase)} for l, info in enumerate(self._infos)
+                for name, phase in zip(info.param_names, self._state.params[l])]
 
 
 def _propagate(mesh, params: np.ndarray, fields: np.ndarray) -> np.ndarray:
@@ -485,12 +499,3 @@ def _propagate(mesh, params: np.ndarray, fields: np.ndarray) -> np.ndarray:
         params = np.broadcast_to(params, (fields.shape[0], params.shape[1]))
     return mesh.propagate(params, fields)
 
-
-def _initial_phases(spec: MeshSpec, init: str, rng: np.random.Generator) -> np.ndarray:
-    if init == "haar":
-        return haar_phases(spec, rng)
-    if init == "identity":
-        params = np.zeros(spec.n_params)
-        params[0 : 2 * spec.n_mzis : 2] = np.pi
-        return params
-    return rng.uniform(0, 2 * np.pi, spec.n_params)

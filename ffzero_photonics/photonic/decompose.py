@@ -195,3 +195,14 @@ def fidelity(U, V) -> float:
         raise ValueError(f"fidelity needs two square matrices of equal shape, got {U.shape} and {V.shape}")
     n = U.shape[0]
     return float(np.abs(np.trace(U.conj().T @ V)) ** 2 / n**2)
+
+
+def initial_phases(spec: MeshSpec, init: str, rng: np.random.Generator) -> np.ndarray:
+    """A mesh's starting phases: ``haar`` (a Haar-random unitary), ``identity`` (every MZI in bar) or ``uniform``."""
+    if init == "haar":
+        return haar_phases(spec, rng)
+    if init == "identity":
+        params = np.zeros(spec.n_params)
+        params[0 : 2 * spec.n_mzis : 2] = np.pi
+        return params
+    return rng.uniform(0, 2 * np.pi, spec.n_params)

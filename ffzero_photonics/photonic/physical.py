@@ -245,6 +245,17 @@ class PhysicalInstance:
         self.elapsed_s += seconds
         self.drift = [drift_offsets(d, seconds, self.physics.clock, self._drift_rng) for d in self.drift]
 
+    def sim_state(self) -> dict[str, Any]:
+        """Noise and drift streams, drift so far and lab clock, JSON-able (see ``PhotonicChip.sim_state``)."""
+        return {"noise": self._noise_rng.bit_generator.state, "drift_rng": self._drift_rng.bit_generator.state,
+                "drift": [d.tolist() for d in self.drift], "elapsed_s": self.elapsed_s}
+
+    def load_sim_state(self, state: Mapping[str, Any]) -> None:
+        self._noise_rng.bit_generator.state = state["noise"]
+        self._drift_rng.bit_generator.state = state["drift_rng"]
+        self.drift = [np.asarray(d, dtype=float) for d in state["drift"]]
+        self.elapsed_s = float(state["elapsed_s"])
+
     def read(self, layer: int, power_mW: np.ndarray) -> np.ndarray:
         """Noisy, quantized readings (mW) of ``layer``'s detectors for optical powers (mW)."""
         return self.detectors[layer].read(power_mW, self._noise_rng)[0]

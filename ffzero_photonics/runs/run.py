@@ -114,9 +114,11 @@ def train_run(
             recorded.append(True)
         meta, arrays = tr.state()
         arrays.update(param_arrays(model))
+        sim_state = getattr(model, "sim_state", None)
         save_checkpoint(ckpt, {
             "run": spec.to_dict(), "trainer": meta,
             "model_config": model.to_config(), "counter": model.counter.snapshot(),
+            **({"sim_state": sim_state()} if callable(sim_state) else {}),
         }, arrays)
 
     try:
@@ -185,8 +187,15 @@ def _resume(spec: RunSpec, ckpt: Path, model) -> Trainer:
     if callable(check_identity):
         check_identity(meta["model_config"])
     load_params(model, arrays)
+    load_sim_state(model, meta)
     model.counter.load(meta["counter"])
     return Trainer.from_state(meta["trainer"], arrays)
+
+
+def load_sim_state(model, meta: dict[str, Any]) -> None:
+    """Continue a simulated chip's noise, drift and clock from the checkpoint (older checkpoints lack them)."""
+    if "sim_state" in meta and callable(getattr(model, "load_sim_state", None)):
+        model.load_sim_state(meta["sim_state"])
 
 
 def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -267,6 +276,7 @@ def load_run(out_dir: str | Path):
     data = load_run_data(spec)
     model = model_from_config(spec.model, meta["model_config"])
     load_params(model, arrays)
+    load_sim_state(model, meta)
     return spec, data, model, Trainer.from_state(meta["trainer"], arrays)
 
 
