@@ -281,3 +281,21 @@ def test_cli_trains_with_an_estimator(tmp_path, capsys):
                  "128", "--out", str(out), "--no-progress"]) == 0
     steps = 2 * (len(load_dataset("digits", seed=0).X_train) // 128)  # the 64-16-10 MLP, layer by layer
     assert f"{6 * steps * 128:,} training sample queries" in capsys.readouterr().out
+
+
+class _Payload:
+    def __reduce__(self):
+        import os
+        return os.system, ("echo pwned > /dev/null",)
+
+
+@pytest.mark.parametrize("blob", [
+    __import__("pickle").dumps(_Payload()),  # a global outside cma and numpy
+    __import__("pickle").dumps(__import__("numpy").zeros(2), protocol=0),  # protocol 0: constructor calls
+    b"cnumpy\nsave\n(S'/tmp/x'\nI1\ntR.",  # numpy, but a function that writes files
+], ids=["os.system", "protocol 0", "numpy.save"])
+def test_a_cma_checkpoint_that_would_run_code_is_refused_in_one_line(blob):
+    domain = FlatDomain.from_infos([LayerInfo(n_params=6, out_shape=(4,), readout="power", domain=PERIODIC)])
+    search = CMASearch(domain, np.zeros(6), np.random.default_rng(0), eps=0.3)
+    with pytest.raises(UserInputError, match="refusing to load it"):
+        search.load_state_leaves([np.frombuffer(blob, dtype=np.uint8)])

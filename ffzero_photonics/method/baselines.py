@@ -8,11 +8,13 @@ Each is a search object: ``step(theta, measure, score) -> (new theta, loss seen)
 
 from __future__ import annotations
 
+import io
 import pickle
 from typing import Callable
 
 import numpy as np
 
+from ..errors import UserInputError
 from .domains import FlatDomain
 
 Measure = Callable[[np.ndarray], np.ndarray]
@@ -145,5 +147,47 @@ class CMASearch:
         return [np.frombuffer(pickle.dumps(self.es), dtype=np.uint8).copy()]
 
     def load_state_leaves(self, leaves: list[np.ndarray]) -> None:
-        self.es = pickle.loads(np.asarray(leaves[0], dtype=np.uint8).tobytes())
+        self.es = _CMAStateUnpickler(io.BytesIO(np.asarray(leaves[0], dtype=np.uint8).tobytes())).load()
         self.es.opts["randn"].rng = self.rng
+
+
+class _CMAStateUnpickler(pickle._Unpickler):
+    """Rebuilds a pickled ``CMAEvolutionStrategy`` and nothing else: a checkpoint cannot run code on resume.
+
+    Only cma's own classes, numpy arrays and scalars, and our ``_Normal`` may be named; objects are rebuilt
+    without calling their constructors, and the only functions a pickle may call are numpy's rebuilders.
+    """
+
+    CALLABLE = {("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
+                ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"), ("numpy", "dtype"),
+                ("builtins", "range"), ("builtins", "slice"), ("builtins", "set"), ("builtins", "frozenset"),
+                ("builtins", "complex"), ("collections", "OrderedDict")}
+    NAMED = CALLABLE | {("numpy", "ndarray"), ("numpy.linalg", "eigh"), (__name__, "_Normal")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.NAMED and not (module == "cma" or module.startswith("cma.")):
+            raise UserInputError(f"the checkpoint's CMA-ES state names {module}.{name}, which a CMA-ES state never "
+                                 "holds; refusing to load it")
+        obj = super().find_class(module, name)
+        if (module, name) in self.CALLABLE:
+            self._callables.add(id(obj))
+        return obj
+
+    def load(self):
+        self._callables: set[int] = set()
+        return super().load()
+
+    def load_reduce(self):
+        func, args = self.stack[-2], self.stack[-1]
+        if id(func) not in self._callables:
+            raise UserInputError(f"the checkpoint's CMA-ES state calls {getattr(func, '__qualname__', func)!r}, "
+                                 "which a CMA-ES state never does; refusing to load it")
+        super().load_reduce()
+
+    def refuse_constructor_call(self):
+        raise UserInputError("the checkpoint's CMA-ES state calls a constructor (a protocol 0/1 pickle), which a "
+                             "CMA-ES state never does; refusing to load it")
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch[pickle.REDUCE[0]] = load_reduce
+    dispatch[pickle.INST[0]] = dispatch[pickle.OBJ[0]] = refuse_constructor_call
