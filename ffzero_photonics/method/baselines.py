@@ -178,7 +178,7 @@ class _CMAStateUnpickler(pickle._Unpickler):
         return super().load()
 
     def load_reduce(self):
-        func, args = self.stack[-2], self.stack[-1]
+        func = self.stack[-2]
         if id(func) not in self._callables:
             raise UserInputError(f"the checkpoint's CMA-ES state calls {getattr(func, '__qualname__', func)!r}, "
                                  "which a CMA-ES state never does; refusing to load it")
