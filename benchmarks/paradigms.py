@@ -9,6 +9,7 @@ the autodiff baselines are upper bounds with their own epoch budget.
     python benchmarks/paradigms.py --quick        # smoke run (~2 min)
     python benchmarks/paradigms.py --loss ce --temperature 0.1 --dd-epochs 1000 --prefix paradigms_ce --no-extras
     python benchmarks/paradigms.py --cnn 16,16 --loss ce --prefix cnn_digits --no-extras
+    python benchmarks/paradigms.py --cnn 16,16 --loss ce --dd-epochs 3000 --only ffzero --prefix cnn_digits_3000 --no-extras
 """
 
 from __future__ import annotations
