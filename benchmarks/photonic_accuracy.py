@@ -10,7 +10,7 @@ of the test accuracy over seeds 0..S-1 (the vote of the layers for local paradig
 
     python benchmarks/photonic_accuracy.py            # ~70 min on 2 cores
     python benchmarks/photonic_accuracy.py --quick    # ~1 min smoke run
-    python benchmarks/photonic_accuracy.py --physical --long-epochs 1000   # the buildable chip, 2 and 3 layers
+    python benchmarks/photonic_accuracy.py --physical --long-epochs 1000 --seeds 3   # the buildable chip
 
 Every finished run is kept in ``runs/photonic_accuracy/`` (one JSON per run, keyed by chip, settings and seed),
 so an interrupted benchmark resumes where it stopped. The key does not know the code: after changing the
