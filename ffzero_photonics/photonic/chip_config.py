@@ -157,8 +157,8 @@ class ChipConfig:
     physics: Physics = field(default_factory=Physics)
 
     def __post_init__(self):
-        coerce_sections(self, {"chip": ChipSection, "nonideal": NonIdealConfig, "instrument": InstrumentSection})
-        coerce_sections(self, {"physics": Physics})
+        coerce_sections(self, {"chip": ChipSection, "nonideal": NonIdealConfig, "instrument": InstrumentSection,
+                               "physics": Physics})
         if self.chip.model != "physical":
             used = [name for name in PHYSICS_SECTIONS if getattr(self, name).enabled]
             if used:
