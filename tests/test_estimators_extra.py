@@ -1,5 +1,6 @@
 """The gradient-free baselines (SPSA, separable CMA-ES) and the physics-aware coordinate estimator."""
 
+import pickle
 from dataclasses import replace
 
 import numpy as np
@@ -290,8 +291,8 @@ class _Payload:
 
 
 @pytest.mark.parametrize("blob", [
-    __import__("pickle").dumps(_Payload()),  # a global outside cma and numpy
-    __import__("pickle").dumps(__import__("numpy").zeros(2), protocol=0),  # protocol 0: constructor calls
+    pickle.dumps(_Payload()),  # a global outside cma and numpy
+    pickle.dumps(np.zeros(2), protocol=0),  # protocol 0: constructor calls
     b"cnumpy\nsave\n(S'/tmp/x'\nI1\ntR.",  # numpy, but a function that writes files
 ], ids=["os.system", "protocol 0", "numpy.save"])
 def test_a_cma_checkpoint_that_would_run_code_is_refused_in_one_line(blob):
