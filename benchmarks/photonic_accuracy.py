@@ -8,7 +8,7 @@ cosines (``--loss ce``, temperature chosen on the validation split of seeds 5/6,
 budget for the deep chips, and the two autodiff bounds with the same loss. Each cell: mean +- std
 of the test accuracy over seeds 0..S-1 (the vote of the layers for local paradigms).
 
-    python benchmarks/photonic_accuracy.py            # ~70 min on 2 cores
+    python benchmarks/photonic_accuracy.py            # ~150 core-minutes (~75 min on 2 cores)
     python benchmarks/photonic_accuracy.py --quick    # ~1 min smoke run
     python benchmarks/photonic_accuracy.py --physical --long-epochs 1000 --seeds 3   # the buildable chip
 
@@ -37,7 +37,7 @@ CHIPS = {"N=64, 1 layer": (64, 1), "N=25, 2 layers": (25, 2), "N=25, 3 layers": 
 # the buildable chip (examples/chip.toml's physics, each seed its own fabricated instance), numpy engine
 PHYSICAL_CHIPS = {"physical N=16, 2 layers": (16, 2), "physical N=16, 3 layers": (16, 3)}
 T_CHOSEN = {64: 0.05, 25: 0.1, 16: 0.1}  # ce temperature picked on validation (seeds 5/6)
-LONG_EPOCHS = (1000, 3000)  # per layer, the deep chips' longer FFzero budgets
+LONG_EPOCHS = (1000, 3000, 6000)  # per layer, the deep chips' longer FFzero budgets
 
 
 PHYSICAL_NOTE = (
