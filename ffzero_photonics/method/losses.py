@@ -7,7 +7,8 @@ whole stack of candidate settings is scored in one call.
 
 from __future__ import annotations
 
-LOSSES = ("hinge", "cosine", "ce", "mse")
+CLASS_LOSSES = ("hinge", "cosine", "ce")  # score classes; "mse" scores a regression target
+LOSSES = CLASS_LOSSES + ("mse",)
 
 
 def cosine_scores(xp, h, prototypes):

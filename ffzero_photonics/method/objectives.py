@@ -12,6 +12,7 @@ import numpy as np
 
 from ..blackbox import LayerInfo
 from ..errors import UserInputError
+from .losses import CLASS_LOSSES
 from .prototypes import make_prototypes, min_width
 
 
@@ -76,11 +77,11 @@ def build_objectives(
 
     A layer (or, for feature maps, ``proj_dim``) narrower than its prototypes need is a UserInputError.
     """
-    if n_classes == 0 and loss in ("hinge", "cosine", "ce"):
+    if n_classes == 0 and loss in CLASS_LOSSES:
         raise UserInputError(f"loss {loss!r} scores classes; a regression data set takes 'mse' (or 'auto')")
     if n_classes > 0 and loss == "mse":
-        raise UserInputError(f"loss 'mse' is for regression targets; a {n_classes}-class data set takes 'hinge', "
-                             "'cosine', 'ce' or 'auto'")
+        raise UserInputError(f"loss 'mse' is for regression targets; a {n_classes}-class data set takes "
+                             f"{', '.join(repr(n) for n in CLASS_LOSSES)} or 'auto'")
     _check_widths(infos, n_classes, prototypes, proj_dim)
     rng = np.random.default_rng([seed, 7919])
     objectives = []
