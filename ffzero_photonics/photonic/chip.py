@@ -156,10 +156,7 @@ class PhotonicChip:
         return dict(self._config)
 
     def sim_state(self) -> dict[str, Any]:
-        """The simulated lab's running state (noise and drift streams, drift so far, lab clock), JSON-able.
-
-        A run checkpoint keeps it, so a resumed or re-evaluated run reads the same noise as an uninterrupted one.
-        """
+        """Noise and drift streams, drift so far and lab clock (JSON-able): a checkpoint keeps them for exact resume."""
         state = {"noise": self._noise_rng.bit_generator.state, "drift_rng": self._drift_rng.bit_generator.state,
                  "drift": [d.tolist() for d in self._drift]}
         return state if self.physical is None else {**state, "physical": self.physical.sim_state()}
