@@ -230,7 +230,7 @@ def extras(args) -> None:
 
     def cell(rs: list[dict]) -> str:
         acc = 100 * np.array([r["test"] for r in rs])
-        return f"{acc.mean():.1f} ± {acc.std(ddof=1):.1f}" if len(acc) > 1 else f"{acc.mean():.1f}"
+        return f"{acc.mean():.1f} ± {_std(acc):.1f}"
 
     lines = [
         f"Paper recipe (plain SGD, batch 256, constant lr 0.256 = the reference's summed-loss lr 1e-3 x 256; "
