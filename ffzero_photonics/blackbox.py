@@ -161,13 +161,13 @@ class PersistentModel(Protocol):
         ...
 
 
-TWIN_MEMBERS = frozenset({"twin_params", "twin_forward", "load_twin_params"})
+TWIN_MEMBERS = frozenset({"twin_params", "twin_forward", "calibrated_twin_forward", "load_twin_params"})
 
 
 class ForwardingBlackBox:
     """Forwards every protocol member to ``inner``; subclass it and override one method to meter or spy.
 
-    Twin members (``twin_params``, ``twin_forward``, ``load_twin_params``) are looked up on
+    Twin members (``TWIN_MEMBERS``) are looked up on
     ``inner`` only, so ``isinstance(wrapper, DifferentiableTwin)`` answers as for ``inner``.
     """
 

@@ -34,6 +34,7 @@ from .registry import recipe_for
 PARADIGMS = ("ffzero", "bp-dd", "ff-ad", "bp-ad")
 LOCAL = {"ffzero": True, "bp-dd": False, "ff-ad": True, "bp-ad": False}
 AUTODIFF = {"ffzero": False, "bp-dd": False, "ff-ad": True, "bp-ad": True}
+TWINS = ("nominal", "calibrated")  # autodiff through the design, or through the fabricated instance (a perfect calibration)
 
 # The tuned recipes of benchmarks/paradigms.py (lr picked on validation): what a field the user did not set
 # resolves to, after the model's own recipe (e.g. a photonic chip's eps). Small batches give forward-only
@@ -78,11 +79,15 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: after every epoch only)
     backend: str = "numpy"  # DD engine: "numpy" (query by query) or "jax" (compiled; the model needs compiled_query)
     estimator: str = "dd"  # forward-only update: dd, spsa, cma or coordinate (method/search.py)
+    twin: str = "nominal"  # what autodiff differentiates: the design, or a fabricated chip's exact model (TWINS)
 
     def __post_init__(self) -> None:
         _choice("paradigm", self.paradigm, PARADIGMS)
         _choice("backend", self.backend, BACKENDS)
         _choice("estimator", self.estimator, ESTIMATORS)
+        _choice("twin", self.twin, TWINS)
+        if self.twin != "nominal" and not AUTODIFF[self.paradigm]:
+            raise UserInputError(f"twin {self.twin!r} is for the autodiff paradigms (ff-ad, bp-ad), got {self.paradigm!r}")
         if self.estimator != "dd" and (AUTODIFF[self.paradigm] or self.backend == "jax"):
             raise UserInputError(f"estimator {self.estimator!r} runs on forward-only paradigms (ffzero, bp-dd) with "
                                  f"backend numpy, got paradigm {self.paradigm!r}, backend {self.backend!r}")
@@ -137,8 +142,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """All fields; ``estimator`` only when not DD, so run directories from before it resume."""
-        d = asdict(self)
-        return d if self.estimator != "dd" else {k: v for k, v in d.items() if k != "estimator"}
+        d, default = asdict(self), {"estimator": "dd", "twin": "nominal"}  # left out at default: older runs resume
+        return {k: v for k, v in d.items() if default.get(k, object()) != v}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
@@ -181,15 +186,9 @@ class Trainer:
         self._val_cache: dict[int, np.ndarray] = {}  # validation scores of finished layers, for the local vote
 
     # ---------- public verbs ----------
-    def fit(
-        self,
-        model: LayeredBlackBox,
-        data: Any,
-        *,
-        progress: bool = False,
-        on_epoch: Callable[["Trainer"], None] | None = None,
-        on_step: Callable[["Trainer"], None] | None = None,
-    ) -> list[dict[str, Any]]:
+    def fit(self, model: LayeredBlackBox, data: Any, *, progress: bool = False,
+            on_epoch: Callable[["Trainer"], None] | None = None,
+            on_step: Callable[["Trainer"], None] | None = None) -> list[dict[str, Any]]:
         """Train ``model`` on ``data`` (train/val splits); returns the per-epoch history.
 
         ``on_epoch`` runs after every epoch (the CLI saves its checkpoint there), ``on_step``
@@ -201,15 +200,13 @@ class Trainer:
             raise TypeError(f"{type(model).__name__} does not implement the LayeredBlackBox protocol")
         self.config = cfg = self.config.resolved(recipe_for(model))
         if AUTODIFF[cfg.paradigm] and not isinstance(model, DifferentiableTwin):
-            raise UserInputError(
-                f"paradigm {cfg.paradigm!r} needs a differentiable twin; {type(model).__name__} has none"
-            )
+            raise UserInputError(f"paradigm {cfg.paradigm!r} needs a differentiable twin; {type(model).__name__} has none")
+        if cfg.twin == "calibrated" and not callable(getattr(model, "calibrated_twin_forward", None)):
+            raise UserInputError(f"twin 'calibrated' needs a simulated photonic chip, got {type(model).__name__}")
         if cfg.backend == "jax" and not AUTODIFF[cfg.paradigm]:
             require_compiled_measurement(model)
         if data.X_train.shape[1] != model.n_inputs:
-            raise UserInputError(
-                f"the model takes {model.n_inputs} inputs but the data has {data.X_train.shape[1]} features"
-            )
+            raise UserInputError(f"the model takes {model.n_inputs} inputs but the data has {data.X_train.shape[1]} features")
         self.bind(model, data.n_classes)
         stages = list(range(model.n_layers)) if LOCAL[cfg.paradigm] else [None]
         self._n_stages = len(stages)
@@ -383,7 +380,8 @@ class Trainer:
             return lambda cand: model.query(xb, readout, split(project(cand)))
 
         if AUTODIFF[cfg.paradigm]:
-            grad_fn = autodiff_grad(model, objective, trainable, readout, offsets)
+            forward = model.calibrated_twin_forward if cfg.twin == "calibrated" else model.twin_forward
+            grad_fn = autodiff_grad(forward, objective, trainable, readout, offsets)
 
             def step(xb, tb):
                 theta = current()

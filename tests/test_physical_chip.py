@@ -289,3 +289,81 @@ def test_coherent_input_twin_matches_the_chip_and_the_budget_predicts_the_mesh_i
     measured = float(np.mean(np.sum(np.abs(chip.input_fields(x)) ** 2, axis=1)))
     assert abs(10 * np.log10(measured / chip.physical.mesh_input_mW)) < 3  # a Gaussian-pattern budget fits digits
     assert chip.physical.mesh_input_mW < chip.physical.input_mW / 2
+
+
+# ---------- the calibrated twin: autodiff on this fabricated instance ----------
+def test_calibrated_twin_equals_the_noise_free_fabricated_chip_and_the_nominal_twin_does_not():
+    import jax
+
+    chip = physical(ports=8, layers=3, n_features=16, heaters={"dac_bits": None}, input={"dac_bits": None})
+    chip.physical.advance(30.0)  # some drift: a calibration sees the chip as it stands
+    x = load_dataset("digits", seed=0).X_train[:16, ::4]
+    with jax.enable_x64(True):
+        cal = chip.calibrated_twin_forward(chip.twin_params(), x)
+        nominal = chip.twin_forward(chip.twin_params(), x)
+    for ref, c, n in zip(chip.detector_powers(x), cal, nominal):
+        scale = np.abs(ref).max()
+        # 1e-8: the input modulators' arccos is ill-conditioned at full drive (float64 rounding -> ~1e-10 in the fields)
+        np.testing.assert_allclose(np.asarray(c), ref, rtol=0, atol=1e-8 * scale)
+        assert np.abs(np.asarray(n) - ref).max() > 1e-2 * scale
+
+
+def test_calibrated_twin_of_a_non_physical_fabricated_chip_equals_its_noise_free_powers():
+    import jax
+
+    from ffzero_photonics.photonic.nonideal_config import parse_preset
+
+    effects = "coupler:high+loss:high+phase_offset:high+crosstalk:high+responsivity:high+drift:high"
+    chip = PhotonicChip(16, ports=4, layers=2, nonideal=parse_preset(effects), seed=3)
+    chip.advance_drift(5)
+    x = X16
+    with jax.enable_x64(True):
+        cal = chip.calibrated_twin_forward(chip.twin_params(), x)
+    transfers = [chip._transfer(l, {}) for l in range(2)]
+    from ffzero_photonics.photonic.forward import forward_powers
+
+    ref = forward_powers(chip.input_fields(x)[None], transfers, chip.activation, 2, every_layer=True)
+    for l, (r, c) in enumerate(zip(ref, cal)):
+        np.testing.assert_allclose(np.asarray(c), r[0] * chip._responsivity[l], rtol=1e-10, atol=1e-12)
+
+
+def test_an_ideal_chips_calibrated_twin_is_its_twin():
+    import jax
+
+    chip = PhotonicChip(16, ports=4, layers=2, seed=1)
+    with jax.enable_x64(True):
+        a = chip.calibrated_twin_forward(chip.twin_params(), X16)
+        b = chip.twin_forward(chip.twin_params(), X16)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+
+
+def test_ff_ad_through_the_calibrated_twin_trains_the_fabricated_chip_the_nominal_twin_does_not():
+    data = load_dataset("digits", seed=0, standardize=False)
+    acc = {}
+    for twin in ("nominal", "calibrated"):
+        chip = physical(ports=16, layers=1, n_features=64)
+        trainer = Trainer(paradigm="ff-ad", twin=twin, loss="ce", temperature=0.1, epochs=5, seed=0)
+        trainer.fit(chip, data)
+        acc[twin] = trainer.evaluate(chip, data, "test")["test_accuracy"]  # read on the noisy fabricated chip
+    assert acc["calibrated"] > 0.6 and acc["calibrated"] > acc["nominal"] + 0.2, acc
+
+
+def test_a_calibrated_twin_needs_an_autodiff_paradigm_and_a_simulated_photonic_chip():
+    from ffzero_photonics.digital.mlp import MLP
+
+    with pytest.raises(UserInputError, match="twin 'calibrated' is for the autodiff paradigms"):
+        Trainer(paradigm="ffzero", twin="calibrated")
+    with pytest.raises(UserInputError, match="unknown twin 'measured'; choose one of nominal, calibrated"):
+        Trainer(paradigm="ff-ad", twin="measured")
+    data = load_dataset("digits", seed=0)
+    with pytest.raises(UserInputError, match="twin 'calibrated' needs a simulated photonic chip, got MLP"):
+        Trainer(paradigm="ff-ad", twin="calibrated", epochs=1).fit(MLP([64, 10], seed=0), data)
+
+
+def test_train_command_records_the_calibrated_twin_in_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "photonic", "--chip-config", str(ROOT / "examples" / "chip.toml"), "--paradigm",
+                 "ff-ad", "--twin", "calibrated", "--epochs", "1", "--no-progress", "--out", str(out)]) == 0
+    assert json.loads((out / "run.json").read_text())["spec"]["train"]["twin"] == "calibrated"
+    assert "test accuracy" in capsys.readouterr().out

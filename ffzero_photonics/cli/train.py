@@ -17,12 +17,12 @@ from ..method.prototypes import PROTOTYPE_KINDS
 from ..method.search import ESTIMATORS
 from ..photonic.nonideal_config import DESIGN_WAVELENGTH_UM, parse_preset
 from ..registry import OptionSpec, available_models
-from ..trainer import PARADIGM_DEFAULTS, PARADIGMS, TrainConfig, default_train
+from ..trainer import PARADIGM_DEFAULTS, PARADIGMS, TWINS, TrainConfig, default_train
 from .options import (INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, DatasetName,
                       NamedChoice, Number, Presets, existing_file, with_default)
 
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "eps", "n_dirs", "scheme", "directions", "optimizer", "schedule", "loss",
-              "prototypes", "margin", "temperature", "proj_dim", "checkpoint_every", "backend", "estimator")
+              "prototypes", "margin", "temperature", "proj_dim", "checkpoint_every", "backend", "estimator", "twin")
 CHIP_FLAGS = ("chip_config", "nonideal", "wavelength", "instance_seed")
 OWN_PARAMS = {"model", "paradigm", "dataset", "seed", "out", "no_progress", *TRAIN_KEYS, *CHIP_FLAGS}
 MODELS = available_models()
@@ -121,6 +121,8 @@ def _with_model_options(command):
 @click.option("--instance-seed", type=NON_NEGATIVE_INT, default=None, help="which fabricated instance of the design")
 @_train_option("--checkpoint-every", "checkpoint_every", NON_NEGATIVE_INT,
                "also checkpoint every N steps inside an epoch (0: after every epoch only)")
+@_train_option("--twin", "twin", NamedChoice("twin", TWINS),
+               "what ff-ad / bp-ad differentiate: the nominal design, or the fabricated chip's exact model (calibrated)")
 @_train_option("--backend", "backend", NamedChoice("backend", BACKENDS),
                "DD engine: numpy, or jax (compiled; digital models and the ideal chip, same numbers)")
 @click.option("--no-progress", is_flag=True, help="no progress bar")

@@ -19,24 +19,10 @@ from .compiled import CompiledMesh, route_kwargs
 from .decompose import initial_phases
 from .encoding import CoherentInput, encoder_for
 from .mesh_spec import MeshSpec, build_mesh
-from .effects import (
-    EnergyModel,
-    apply_crosstalk,
-    column_loss_amplitude,
-    couplings_at_wavelength,
-    crosstalk_matrix,
-    detect,
-    draw_couplings,
-    draw_mzi_loss,
-    draw_phase_offsets,
-    draw_responsivity,
-    drift_step,
-    drive_phases,
-    effect_rng,
-    grid_heater_positions,
-    heater_power_mW,
-    phase_scale,
-)
+from .effects import (EnergyModel, apply_crosstalk, calibrated_drive_phases, column_loss_amplitude, couplings_at_wavelength,
+                      crosstalk_matrix, detect, detector_scales, draw_couplings, draw_mzi_loss, draw_phase_offsets,
+                      draw_responsivity, drift_step, drive_phases, effect_rng, grid_heater_positions, heater_power_mW,
+                      phase_scale)
 from .forward import forward_powers
 from .nonideal_config import DESIGN_WAVELENGTH_UM, NonIdealConfig, as_config
 from .physical import Physics, PhysicalInstance, bounded_initial, check_physical, grid_positions
@@ -266,10 +252,18 @@ class PhotonicChip:
         return [jnp.asarray(p) for p in self._state.params]
 
     def twin_forward(self, params: list[Any], x: Any) -> list[Any]:
-        """Every layer's detector powers, differentiable in jax (the digital-twin path).
+        """Every layer's detector powers for the nominal design, differentiable in jax (the digital-twin path).
 
         Runs in the dtype jax is set to; call it under ``jax.enable_x64(True)`` for float64.
         """
+        return self._twin(params, x, calibrated=False)
+
+    def calibrated_twin_forward(self, params: list[Any], x: Any) -> list[Any]:
+        """:meth:`twin_forward` of this fabricated instance, its static errors known exactly (couplers, losses, heater
+        P_pi and offsets, crosstalk, drift so far; no noise, no DAC rounding): a perfect calibration's twin."""
+        return self._twin(params, x, calibrated=not self._ideal_path)
+
+    def _twin(self, params: list[Any], x: Any, calibrated: bool) -> list[Any]:
         import jax.numpy as jnp
 
         phys = self.physical
@@ -281,11 +275,18 @@ class PhotonicChip:
         amps = [1.0 if phys is None else phys.loss_amplitude(l) for l in range(self.n_layers)]
 
         def transfer(l):
-            return lambda fields: self.meshes[l].propagate_jax(params[l][None, :], fields)[0] * amps[l]
+            if not calibrated:
+                return lambda fields: self.meshes[l].propagate_jax(params[l][None, :], fields)[0] * amps[l]
+            phases = (phys.calibrated_phases(l, params[l]) if phys is not None else
+                      calibrated_drive_phases(params[l], self.nonideal.drive, self._crosstalk[l]))
+            phases = (phases + self._offsets[l] + self._drift[l]) * phase_scale(self.wavelength_um)
+            return lambda fields: self._phys_meshes[l].propagate_jax(phases[None, :], fields)[0] * (amps[l] * self._column_amp[l])
 
         cells = self.activation if phys is None else phys.activations
-        return forward_powers(fields, [transfer(l) for l in range(self.n_layers)], cells, self.n_layers,
-                              xp=jnp, every_layer=True)
+        out = forward_powers(fields, [transfer(l) for l in range(self.n_layers)], cells, self.n_layers,
+                             xp=jnp, every_layer=True)
+        resp = self._responsivity if calibrated and phys is None else [None] * self.n_layers
+        return [o if r is None else o * r for o, r in zip(out, resp)]
 
     def load_twin_params(self, params: list[Any]) -> None:
         for l, p in enumerate(params):
@@ -354,7 +355,7 @@ class PhotonicChip:
                 )
                 for l, (s, c, loss) in enumerate(zip(self.specs, self._coupling, self._mzi_loss_dB))
             ]
-        self.full_scale, self.reference_power = self._detector_scales()
+        self.full_scale, self.reference_power = detector_scales(self.activation, self.input_power, n_layers, n)
         self.physical = None
         if self.physics is not None:
             self.physical = PhysicalInstance(
@@ -381,17 +382,6 @@ class PhotonicChip:
                 "build the chip with heater_positions=<layout function>, got None"
             )
         return self.heater_positions(spec)
-
-    def _detector_scales(self) -> tuple[list[float], float]:
-        """ADC full scale of each readout (most power one of its detectors can get) and the SNR reference P_in / N."""
-        act, p = self.activation, self.input_power
-        grid = np.linspace(0.0, 1.0, 4097)
-        scales = []
-        for l in range(len(self.specs)):
-            scales.append(act.alpha * p if l < len(self.specs) - 1 else p)
-            q = grid * p
-            p = float(np.max((1 - act.alpha) * np.cos(act.phase(q)) ** 2 * q))
-        return scales, self.input_power / self.specs[0].n_ports
 
     @property
     def is_ideal(self) -> bool:

@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -202,6 +202,24 @@ def apply_crosstalk(drive_phase: np.ndarray, K) -> np.ndarray:
     if K is None:
         return drive_phase
     return np.asarray((K @ np.asarray(drive_phase).T).T)
+
+
+def detector_scales(activation, input_power: float, n_layers: int, n_ports: int) -> tuple[list[float], float]:
+    """ADC full scale of each layer's readout (most power one of its detectors can get) and the SNR reference P_in / N."""
+    grid, p, scales = np.linspace(0.0, 1.0, 4097), input_power, []
+    for l in range(n_layers):
+        scales.append(activation.alpha * p if l < n_layers - 1 else p)
+        q = grid * p
+        p = float(np.max((1 - activation.alpha) * np.cos(activation.phase(q)) ** 2 * q))
+    return scales, input_power / n_ports
+
+
+def calibrated_drive_phases(requested: Any, drive: Drive, K) -> Any:
+    """:func:`drive_phases` then :func:`apply_crosstalk` as jax operations, without the DAC's rounding (calibrated twin)."""
+    import jax.numpy as jnp
+
+    phase = jnp.minimum(jnp.mod(requested, TWO_PI), drive.phase_range)
+    return phase if K is None else phase @ K.T
 
 
 # ---------------------------------------------------------------- detection

@@ -234,6 +234,18 @@ class PhysicalInstance:
         draw = self.heater_draws[layer]
         return draw.offsets_rad + math.pi * power / draw.p_pi_mW + self.drift[layer]
 
+    def calibrated_phases(self, layer: int, theta: Any) -> Any:
+        """:meth:`phases` as jax operations of nominal phases theta (P,), at the drift so far, without the DAC's rounding
+        (a perfect calibration of this instance, for the calibrated twin)."""
+        import jax.numpy as jnp
+
+        power = jnp.clip(theta, 0.0, self.theta_max) * (self.physics.heaters.p_pi_mW / math.pi)
+        K = self.crosstalk[layer]
+        if K is not None:
+            power = power @ K.T
+        draw = self.heater_draws[layer]
+        return draw.offsets_rad + math.pi * power / draw.p_pi_mW + self.drift[layer]
+
     # ---------- lab time and detection ----------
     def call_duration_s(self, n_settings: int, n_samples: int) -> float:
         """Lab seconds of one query: latency + per setting (settling + one integration per sample)."""
