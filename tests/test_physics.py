@@ -324,7 +324,7 @@ def test_activation_is_linear_without_tia_gain():
 
 
 def test_operating_point_makes_the_cell_nonlinear_at_the_signal_power():
-    act = Activation().operating_point(0.05)
+    act = Activation(phase_swing_rad=math.pi).operating_point(0.05)
     assert act.gain_rad_per_mW * 0.05 == pytest.approx(math.pi)
     assert act.bias_phase_rad == pytest.approx(math.pi)
     assert act.output_power_mW(0.0) == 0.0
@@ -334,3 +334,13 @@ def test_operating_point_makes_the_cell_nonlinear_at_the_signal_power():
     assert p_in[0] == 0.0 and p_in[-1] == pytest.approx(0.05) and np.all(np.diff(p_out) > 0)
     with pytest.raises(UserInputError, match="mean_input_mW"):
         act.operating_point(0.0)
+
+
+def test_the_default_operating_point_stays_monotonic_up_to_four_times_the_mean_power():
+    act = Activation().operating_point(0.05)  # swing pi/4 at the mean: the bright ports of a trained layer still pass
+    assert act.gain_rad_per_mW * 0.05 == pytest.approx(math.pi / 4)
+    p_in, p_out = act.curve(4 * 0.05, n_points=200)
+    assert np.all(np.diff(p_out) > 0) and p_out[-1] == pytest.approx(0.9 * 0.2)  # fully open at 4x the mean
+    assert act.output_power_mW(0.05) < 0.2 * 0.9 * 0.05  # and nonlinear where the signals are (sin^2(pi/8) = 0.15)
+    with pytest.raises(UserInputError, match="phase_swing_rad"):
+        Activation(phase_swing_rad=0.0)

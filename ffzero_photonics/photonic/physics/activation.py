@@ -34,6 +34,7 @@ class Activation(Section):
     tia_gain_ohm: float = 10e3
     v_pi_V: float = 10.0
     bias_V: float = 10.0
+    phase_swing_rad: float = math.pi / 4  # modulator swing at a layer's mean input power (sets its TIA gain)
 
     def __post_init__(self):
         t = self.TABLE
@@ -42,6 +43,7 @@ class Activation(Section):
             object.__setattr__(self, name, check_real(t, name, getattr(self, name), lo=0, lo_open=True))
         object.__setattr__(self, "tia_gain_ohm", check_real(t, "tia_gain_ohm", self.tia_gain_ohm, lo=0))
         object.__setattr__(self, "bias_V", check_real(t, "bias_V", self.bias_V))
+        object.__setattr__(self, "phase_swing_rad", check_real(t, "phase_swing_rad", self.phase_swing_rad, lo=0, lo_open=True))
 
     @property
     def gain_rad_per_mW(self) -> float:
@@ -78,15 +80,18 @@ class Activation(Section):
         p_in = np.linspace(0.0, max_input_mW, check_int(self.TABLE, "n_points", n_points, 2))
         return p_in, self.output_power_mW(p_in)
 
-    def operating_point(self, mean_input_mW: float, *, phase_swing_rad: float = math.pi,
+    def operating_point(self, mean_input_mW: float, *, phase_swing_rad: float | None = None,
                         bias_phase_rad: float = math.pi) -> "Activation":
-        """This cell with G and V_b chosen so ``mean_input_mW`` moves dphi by ``phase_swing_rad`` from ``bias_phase_rad``.
+        """This cell with G and V_b chosen so ``mean_input_mW`` moves dphi by ``phase_swing_rad`` (default: the
+        table's) from ``bias_phase_rad``.
 
-        With the defaults (bias pi, swing pi) the cell is dark at zero power and fully open at the
-        mean input power: visibly nonlinear where the signals are. The tap fraction, responsivity
+        With bias pi and swing pi the cell is dark at zero power and fully open at the mean input power
+        (dark again at twice it); a smaller swing keeps it monotonic over a wider range of port powers. The tap fraction, responsivity
         and V_pi (the hardware) are kept; only the electronics (TIA gain, bias voltage) change.
         """
         mean_input_mW = check_real(self.TABLE, "mean_input_mW", mean_input_mW, lo=0, lo_open=True)
+        if phase_swing_rad is None:
+            phase_swing_rad = self.phase_swing_rad
         phase_swing_rad = check_real(self.TABLE, "phase_swing_rad", phase_swing_rad, lo=0)
         bias_phase_rad = check_real(self.TABLE, "bias_phase_rad", bias_phase_rad)
         if self.tap_fraction == 0:
