@@ -46,8 +46,8 @@ LONG_EPOCHS = (1000, 3000, 6000)  # per layer, the deep chips' longer FFzero bud
 
 PHYSICAL_NOTE = (
     "Digits, the buildable chip (`examples/chip.toml`'s physics: SI units, shot/thermal/RIN detector noise and ADC, "
-    "bounded heater drives with P_pi spread, crosstalk from the drawn layout, drift in lab time; each seed its own "
-    "fabricated instance), numpy engine. FF+AD and BP+AD train the chip's nominal twin (no P_pi spread, crosstalk, "
+    "bounded heater drives with P_pi spread, crosstalk from the drawn layout, drift in lab time, activations at a "
+    "pi/4 swing; each seed its own fabricated instance), numpy engine. FF+AD and BP+AD train the chip's nominal twin (no P_pi spread, crosstalk, "
     "offsets, drift or noise) and are scored programmed onto the chip: offline baselines, not bounds; with "
     "'calibrated twin' they train the fabricated instance's exact noise-free model (`--twin calibrated`): the bounds "
     "the gaps are taken against; ")
