@@ -11,7 +11,7 @@ of the test accuracy over seeds 0..S-1 (the vote of the layers for local paradig
     python benchmarks/photonic_accuracy.py            # ~150 core-minutes (~75 min on 2 cores)
     python benchmarks/photonic_accuracy.py --quick    # ~1 min smoke run
     python benchmarks/photonic_accuracy.py --physical --long-epochs 1000 --seeds 3   # the buildable chip
-    python benchmarks/photonic_accuracy.py --physical --chips 16x2 --long-epochs 1000,3000 --seeds 3   # and at 14 M
+    python benchmarks/photonic_accuracy.py --physical --chips 16x2 --long-epochs 1000,3000,6000 --seeds 3   # to 28 M
 
 On the buildable chip the bounds are FF+AD and BP+AD through each instance's calibrated twin (``--twin calibrated``);
 through the nominal twin they are offline baselines.
