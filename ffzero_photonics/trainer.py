@@ -141,7 +141,7 @@ class TrainConfig:
         return replace(self, **unset) if unset else self
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields; ``estimator`` only when not DD, so run directories from before it resume."""
+        """All fields; ``estimator`` and ``twin`` only off their defaults, so older run directories resume."""
         d, default = asdict(self), {"estimator": "dd", "twin": "nominal"}  # left out at default: older runs resume
         return {k: v for k, v in d.items() if default.get(k, object()) != v}
 
