@@ -277,9 +277,8 @@ class PhotonicChip:
         def transfer(l):
             if not calibrated:
                 return lambda fields: self.meshes[l].propagate_jax(params[l][None, :], fields)[0] * amps[l]
-            phases = (phys.calibrated_phases(l, params[l]) if phys is not None else
-                      calibrated_drive_phases(params[l], self.nonideal.drive, self._crosstalk[l]))
-            phases = (phases + self._offsets[l] + self._drift[l]) * phase_scale(self.wavelength_um)
+            phases = self._with_static_errors(l, phys.calibrated_phases(l, params[l]) if phys is not None else
+                                              calibrated_drive_phases(params[l], self.nonideal.drive, self._crosstalk[l]))
             return lambda fields: self._phys_meshes[l].propagate_jax(phases[None, :], fields)[0] * (amps[l] * self._column_amp[l])
 
         cells = self.activation if phys is None else phys.activations
@@ -403,10 +402,13 @@ class PhotonicChip:
             phases = self.physical.phases(layer, np.atleast_2d(params), total_W)
         else:
             phases = apply_crosstalk(drive_phases(np.atleast_2d(params), self.nonideal.drive), self._crosstalk[layer])
-        phases = phases + (self._offsets[layer] + self._drift[layer])
-        if self.wavelength_um != DESIGN_WAVELENGTH_UM:
-            phases = phases * phase_scale(self.wavelength_um)
+        phases = self._with_static_errors(layer, phases)
         return phases if params.ndim == 2 else phases[0]
+
+    def _with_static_errors(self, layer: int, phases: Any) -> Any:
+        """Heater phases plus this instance's fabrication offsets and drift, scaled to the operating wavelength."""
+        phases = phases + (self._offsets[layer] + self._drift[layer])
+        return phases * phase_scale(self.wavelength_um) if self.wavelength_um != DESIGN_WAVELENGTH_UM else phases
 
     def advance_drift(self, n_calls: int = 1) -> None:
         """Let the time of ``n_calls`` query calls pass: every heater offset takes that many random-walk steps."""

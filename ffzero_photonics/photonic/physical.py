@@ -227,24 +227,22 @@ class PhysicalInstance:
         a common phase of the mesh's equal-length paths and leaves every detector power unchanged.
         It is reported by ``ffzero chip budget``; it is not added to the heaters' own phases.
         """
-        power = self.heater_power_mW(layer, theta)
-        K = self.crosstalk[layer]
-        if K is not None:
-            power = power @ K.T
-        draw = self.heater_draws[layer]
-        return draw.offsets_rad + math.pi * power / draw.p_pi_mW + self.drift[layer]
+        return self._heated_phases(layer, self.heater_power_mW(layer, theta))
 
     def calibrated_phases(self, layer: int, theta: Any) -> Any:
         """:meth:`phases` as jax operations of nominal phases theta (P,), at the drift so far, without the DAC's rounding
         (a perfect calibration of this instance, for the calibrated twin)."""
         import jax.numpy as jnp
 
-        power = jnp.clip(theta, 0.0, self.theta_max) * (self.physics.heaters.p_pi_mW / math.pi)
+        return self._heated_phases(layer, jnp.clip(theta, 0.0, self.theta_max) * (self.physics.heaters.p_pi_mW / math.pi))
+
+    def _heated_phases(self, layer: int, power_mW: Any) -> Any:
+        """Phases of heaters dissipating ``power_mW`` (last axis): crosstalk, each heater's P_pi and offset, drift."""
         K = self.crosstalk[layer]
         if K is not None:
-            power = power @ K.T
+            power_mW = power_mW @ K.T
         draw = self.heater_draws[layer]
-        return draw.offsets_rad + math.pi * power / draw.p_pi_mW + self.drift[layer]
+        return draw.offsets_rad + math.pi * power_mW / draw.p_pi_mW + self.drift[layer]
 
     # ---------- lab time and detection ----------
     def call_duration_s(self, n_settings: int, n_samples: int) -> float:
