@@ -12,6 +12,12 @@ of the test accuracy over seeds 0..S-1 (the vote of the layers for local paradig
     python benchmarks/photonic_accuracy.py --quick    # ~1 min smoke run
     python benchmarks/photonic_accuracy.py --physical --long-epochs 1000 --seeds 3   # the buildable chip
     python benchmarks/photonic_accuracy.py --physical --chips 16x2 --long-epochs 1000,3000,6000 --seeds 3   # to 28 M
+    python benchmarks/photonic_accuracy.py --platform examples/chip64.toml --long-epochs 1000 --seeds 3   # low loss
+
+``--platform CHIP.toml`` builds the buildable chips on another platform: the file's physics tables
+([budget], [detector], [heaters], ...); its [chip] ports and layers are each chip's. The default
+platform (examples/chip.toml) reads its 3-layer outputs at -20 dB SNR and cannot power a 25-port chip's heaters;
+examples/chip64.toml's low-loss platform (isolated TiN heaters, 0.1 dB couplers) builds all four chips.
 
 On the buildable chip the bounds are FF+AD and BP+AD through each instance's calibrated twin (``--twin calibrated``);
 through the nominal twin they are offline baselines.
@@ -39,7 +45,9 @@ import numpy as np  # noqa: E402
 CHIPS = {"N=64, 1 layer": (64, 1), "N=25, 2 layers": (25, 2), "N=25, 3 layers": (25, 3),
          "N=16, 2 layers": (16, 2), "N=16, 3 layers": (16, 3)}
 # the buildable chip (examples/chip.toml's physics, each seed its own fabricated instance), numpy engine
-PHYSICAL_CHIPS = {"physical N=16, 2 layers": (16, 2), "physical N=16, 3 layers": (16, 3)}
+PHYSICAL_CHIPS = {"physical N=16, 2 layers": (16, 2), "physical N=16, 3 layers": (16, 3),
+                  "physical N=25, 2 layers": (25, 2), "physical N=25, 3 layers": (25, 3)}
+DEFAULT_PLATFORM_CHIPS = ("16x2", "16x3")  # what examples/chip.toml's platform can build and power
 T_CHOSEN = {64: 0.05, 25: 0.1, 16: 0.1}  # ce temperature picked on validation (seeds 5/6)
 LONG_EPOCHS = (1000, 3000, 6000)  # per layer, the deep chips' longer FFzero budgets
 
@@ -69,22 +77,27 @@ def methods(ports: int, layers: int, epochs: int, long_epochs: tuple[int, ...], 
     return out
 
 
-def run_cached(cache: Path | None, chip: str, method: str, train: dict, seed: int) -> dict:
-    """One run, read from ``cache`` when this chip, settings and seed already ran (runs are deterministic)."""
+def run_cached(cache: Path | None, chip: str, method: str, train: dict, seed: int,
+               platform: dict | None = None) -> dict:
+    """One run, read from ``cache`` when this chip, settings and seed already ran (runs are deterministic).
+
+    ``platform``: a physical chip's physics tables (None: examples/chip.toml's defaults).
+    """
     if cache is None:
-        return run_one(chip, method, train, seed)
-    key = json.dumps([chip if chip in PHYSICAL_CHIPS else CHIPS[chip], sorted(train.items()), seed])
+        return run_one(chip, method, train, seed, platform)
+    where = chip if chip in PHYSICAL_CHIPS else CHIPS[chip]
+    key = json.dumps([where if platform is None else [where, platform], sorted(train.items()), seed], sort_keys=True)
     path = cache / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
     if path.exists():
         return {**json.loads(path.read_text()), "chip": chip, "method": method}
-    row = run_one(chip, method, train, seed)
+    row = run_one(chip, method, train, seed, platform)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(row))
     tmp.replace(path)
     return row
 
 
-def run_one(chip: str, method: str, train: dict, seed: int) -> dict:
+def run_one(chip: str, method: str, train: dict, seed: int, platform: dict | None = None) -> dict:
     from ffzero_photonics.data import load_dataset
     from ffzero_photonics.registry import build_model
     from ffzero_photonics.trainer import Trainer
@@ -93,7 +106,7 @@ def run_one(chip: str, method: str, train: dict, seed: int) -> dict:
     ports, layers = (PHYSICAL_CHIPS if physical else CHIPS)[chip]
     data = load_dataset("digits", seed=seed, standardize=False)
     model = build_model("photonic", data, seed=seed, ports=ports, layers=layers,
-                        **({"model": "physical"} if physical else {}))
+                        **({"model": "physical", **({"physics": platform} if platform else {})} if physical else {}))
     trainer = Trainer(seed=seed, backend="numpy" if physical else "jax", **train)
     t0 = time.perf_counter()
     history = trainer.fit(model, data)
@@ -116,6 +129,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny budgets, one seed, two chips: a smoke run")
     ap.add_argument("--physical", action="store_true",
                     help="the buildable chip (examples/chip.toml's physics) with 2 and 3 layers instead of the ideal ones")
+    ap.add_argument("--platform", metavar="CHIP.toml", help="the buildable chips on this file's physics tables "
+                    "(implies --physical; 16- and 25-port chips with 2 and 3 layers)")
     ap.add_argument("--chips", default="", help="only these chips, as PORTSxLAYERS comma-separated (e.g. 16x2); "
                     "the results then go to <prefix>_<chips>.md")
     ap.add_argument("--out", default="docs/results")
@@ -128,14 +143,21 @@ def main() -> None:
             raise ValueError
     except ValueError:
         ap.error(f"--long-epochs: expected positive integers separated by commas, got {args.long_epochs!r}")
+    platform = None
+    if args.platform:
+        args.physical = True
+        platform = load_platform(args.platform, ap)
     chips = dict(PHYSICAL_CHIPS if args.physical else CHIPS)
-    if args.chips:
-        wanted = [c.strip() for c in args.chips.split(",") if c.strip()]
-        known = {f"{n}x{l}": name for name, (n, l) in chips.items()}
-        bad = [c for c in wanted if c not in known]
-        if bad or not wanted:
-            ap.error(f"--chips: unknown chip {bad[0] if bad else args.chips!r}; choose from {', '.join(known)}")
-        chips = {known[c]: chips[known[c]] for c in wanted}
+    known = {f"{n}x{l}": name for name, (n, l) in chips.items()}
+    wanted = [c.strip() for c in args.chips.split(",") if c.strip()] if args.chips else \
+        list(DEFAULT_PLATFORM_CHIPS if args.physical and platform is None else known)
+    bad = [c for c in wanted if c not in known]
+    if bad or not wanted:
+        ap.error(f"--chips: unknown chip {bad[0] if bad else args.chips!r}; choose from {', '.join(known)}")
+    if args.physical and platform is None and set(wanted) - set(DEFAULT_PLATFORM_CHIPS):
+        ap.error("--chips: examples/chip.toml's platform cannot power a 25-port chip's heaters (> 15 W); "
+                 "pass --platform examples/chip64.toml")
+    chips = {known[c]: chips[known[c]] for c in wanted}
     cache = None if args.fresh or args.quick else Path(args.cache)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
@@ -148,7 +170,8 @@ def main() -> None:
     if args.quick:
         plan = {k: {**v, "epochs": v.get("epochs", 2) if v["paradigm"] == "ffzero" else 2} for k, v in plan.items()}
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = {key: [pool.submit(run_cached, cache, *key, train, s) for s in range(args.seeds)] for key, train in plan.items()}
+        futures = {key: [pool.submit(run_cached, cache, *key, train, s, platform) for s in range(args.seeds)]
+                   for key, train in plan.items()}
         rows = {key: [f.result() for f in fs] for key, fs in futures.items()}
     minutes = (time.perf_counter() - t0) / 60
     out = Path(args.out)
@@ -156,10 +179,38 @@ def main() -> None:
     table = render(rows, chips, args, minutes)
     print(table)
     prefix = ("photonic_accuracy_physical" if args.physical else "photonic_accuracy") + \
+        (f"_{Path(args.platform).stem}" if args.platform else "") + \
         ("_" + "_".join(f"{n}x{l}" for n, l in chips.values()) if args.chips else "")
     (out / f"{prefix}.md").write_text(table + "\n")
     write_runs(out / f"{prefix}_runs.csv", rows)
     plot_curves(rows, chips, out / f"{prefix}_curves.png")
+
+
+def load_platform(path: str, ap: argparse.ArgumentParser) -> dict:
+    """The physics tables of a physical CHIP.toml (a bad file: one line from ``ap.error``)."""
+    from ffzero_photonics.errors import UserInputError
+    from ffzero_photonics.photonic.chip_config import ChipConfig
+
+    try:
+        config = ChipConfig.from_toml(path)
+    except UserInputError as exc:
+        ap.error(f"--platform: {exc}")
+    if not config.is_physical:
+        ap.error(f"--platform: {path} is not a physical chip ([chip] model = \"{config.chip.model}\")")
+    used = {("chip", "model"), ("chip", "ports"), ("chip", "layers")}
+    unused = [f"[{t}] {k}" for t, table in config.to_dict(compact=True).items()
+              if t in ("chip", "nonideal", "instrument") for k in table if (t, k) not in used]
+    if unused:
+        ap.error(f"--platform: {path} sets {unused[0]}, which the benchmark does not use; keep only the physics tables")
+    return json.loads(json.dumps(config.physics_tables()))
+
+
+def _note(args) -> str:
+    if not args.physical:
+        return "Digits, ideal photonic chips (the paper's chip), `--backend jax`; "
+    if not args.platform:
+        return PHYSICAL_NOTE
+    return PHYSICAL_NOTE.replace("`examples/chip.toml`'s physics", f"`{args.platform}`'s physics tables")
 
 
 def _cell(rs: list[dict], key: str = "test") -> str:
@@ -169,7 +220,7 @@ def _cell(rs: list[dict], key: str = "test") -> str:
 
 def render(rows: dict, chips: dict, args, minutes: float) -> str:
     lines = [
-        (PHYSICAL_NOTE if args.physical else "Digits, ideal photonic chips (the paper's chip), `--backend jax`; ") +
+        _note(args) +
         f"test accuracy (%) over seeds 0-{args.seeds - 1}, "
         "mean ± std (vote of the layers for FFzero and FF+AD; BP+AD reads the last layer). ce temperatures "
         f"{', '.join(f'N={n}: {t}' for n, t in T_CHOSEN.items())} (chosen on validation, seeds 5/6). "
