@@ -142,8 +142,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """All fields; ``estimator`` and ``twin`` only off their defaults, so older run directories resume."""
-        d, default = asdict(self), {"estimator": "dd", "twin": "nominal"}  # left out at default: older runs resume
-        return {k: v for k, v in d.items() if default.get(k, object()) != v}
+        at_default = {f.name for f in fields(self) if f.name in ("estimator", "twin") and getattr(self, f.name) == f.default}
+        return {k: v for k, v in asdict(self).items() if k not in at_default}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
