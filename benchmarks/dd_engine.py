@@ -1,7 +1,8 @@
 """DD training throughput: the numpy engine against the compiled jax engine, measured in the same run.
 
 Run: ``python benchmarks/dd_engine.py [--sizes 16 25 64] [--batches 16 128] [--steps 64] [--out docs/results/dd_engine.md]``.
-One FFzero stage (the last layer of an ideal 2-layer chip, and of the digits MLP) on digits: sample queries per second
+One FFzero stage (the last layer of an ideal 2-layer chip, of the buildable (physical) 2-layer chip, and of the digits MLP)
+on digits: sample queries per second
 (2K candidate settings x B samples per step, K = 1) of the numpy step, the jax engine called once per step, and
 the jax engine running all steps in one call (what ``backend="jax"`` does within an epoch). Each time is the best
 of ``--repeat`` rounds of process CPU time after a warm-up (compilation excluded). BLAS is pinned to one thread unless already set.
@@ -26,6 +27,8 @@ from ffzero_photonics.data import load_dataset  # noqa: E402
 from ffzero_photonics.digital.mlp import MLP  # noqa: E402
 from ffzero_photonics.method.estimators import sample_directions  # noqa: E402
 from ffzero_photonics.photonic.chip import PhotonicChip  # noqa: E402
+from ffzero_photonics.photonic.chip_config import ChipConfig  # noqa: E402
+from ffzero_photonics.registry import build_model  # noqa: E402
 from ffzero_photonics.trainer import Trainer  # noqa: E402
 
 
@@ -81,7 +84,9 @@ def measure(make_model, data, batch: int, n_steps: int, repeat: int) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 25, 64])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[16, 25, 64])
+    parser.add_argument("--physical", nargs="*", default=["16:examples/chip.toml", "25:examples/chip64.toml"],
+                        metavar="N:CHIP.toml", help="buildable 2-layer chips: ports and the CHIP.toml of their platform")
     parser.add_argument("--batches", type=int, nargs="+", default=[16, 128])
     parser.add_argument("--steps", type=int, default=64, help="DD steps per timed round")
     parser.add_argument("--repeat", type=int, default=5)
@@ -89,6 +94,12 @@ def main() -> None:
     args = parser.parse_args()
     data = load_dataset("digits", seed=0, standardize=False)
     cases = [(f"ideal chip N={n}, 2 layers", lambda n=n: PhotonicChip.for_data(data, ports=n, layers=2)) for n in args.sizes]
+    for item in args.physical:
+        n, _, path = item.partition(":")
+        physics = ChipConfig.from_toml(path).physics_tables()
+        cases.append((f"physical chip N={n}, 2 layers ({Path(path).name})",
+                      lambda n=int(n), physics=physics: build_model("photonic", data, model="physical", ports=n,
+                                                                    layers=2, physics=physics)))
     cases.append(("digits MLP 64-100-100-100", lambda: MLP()))
     rows = ["| model | batch | numpy q/s | jax per-step q/s | jax run q/s | jax run / numpy |",
             "|---|---:|---:|---:|---:|---:|"]

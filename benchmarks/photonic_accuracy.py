@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 
 CHIPS = {"N=64, 1 layer": (64, 1), "N=25, 2 layers": (25, 2), "N=25, 3 layers": (25, 3),
          "N=16, 2 layers": (16, 2), "N=16, 3 layers": (16, 3)}
-# the buildable chip (examples/chip.toml's physics, each seed its own fabricated instance), numpy engine
+# the buildable chip (examples/chip.toml's physics, each seed its own fabricated instance)
 PHYSICAL_CHIPS = {"physical N=16, 2 layers": (16, 2), "physical N=16, 3 layers": (16, 3),
                   "physical N=25, 2 layers": (25, 2), "physical N=25, 3 layers": (25, 3)}
 DEFAULT_PLATFORM_CHIPS = ("16x2", "16x3")  # what examples/chip.toml's platform can build and power
@@ -58,7 +58,8 @@ LONG_EPOCHS = (1000, 3000, 6000)  # per layer, the deep chips' longer FFzero bud
 PHYSICAL_NOTE = (
     "Digits, the buildable chip (`examples/chip.toml`'s physics: SI units, shot/thermal/RIN detector noise and ADC, "
     "bounded heater drives with P_pi spread, crosstalk from the drawn layout, drift in lab time, activations at a "
-    "pi/4 swing; each seed its own fabricated instance), numpy engine. FF+AD and BP+AD train the chip's nominal twin (no P_pi spread, crosstalk, "
+    "pi/4 swing; each seed its own fabricated instance), `--backend jax` (the numpy engine's numbers; runs before stop 23 "
+    "used the numpy engine). FF+AD and BP+AD train the chip's nominal twin (no P_pi spread, crosstalk, "
     "offsets, drift or noise) and are scored programmed onto the chip: offline baselines, not bounds; with "
     "'calibrated twin' they train the fabricated instance's exact noise-free model (`--twin calibrated`): the bounds "
     "the gaps are taken against; ")
@@ -110,7 +111,7 @@ def run_one(chip: str, method: str, train: dict, seed: int, platform: dict | Non
     data = load_dataset("digits", seed=seed, standardize=False)
     model = build_model("photonic", data, seed=seed, ports=ports, layers=layers,
                         **({"model": "physical", **({"physics": platform} if platform else {})} if physical else {}))
-    trainer = Trainer(seed=seed, backend="numpy" if physical else "jax", **train)
+    trainer = Trainer(seed=seed, backend="jax", **train)
     t0 = time.perf_counter()
     history = trainer.fit(model, data)
     wall = time.perf_counter() - t0

@@ -13,7 +13,7 @@ import numpy as np
 from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.photonic.physics.heaters import Heaters
 
-__all__ = ["dac_phases"]
+__all__ = ["dac_phases", "drive_phases_unchecked"]
 
 
 def dac_phases(amplitudes, heaters: Heaters | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -30,6 +30,11 @@ def dac_phases(amplitudes, heaters: Heaters | None = None) -> tuple[np.ndarray, 
     h = Heaters() if heaters is None else heaters
     if h.phase_range_rad < 2 * math.pi:
         raise UserInputError(f"[heaters] v_max_V={h.v_max_V!r} reaches {h.phase_range_rad:.3g} rad; the output heater needs 2 pi")
-    theta = h.phases(h.volts_for_phase(2.0 * np.arccos(np.abs(a))))
-    sign = h.phases(h.volts_for_phase(np.mod(np.where(a < 0, math.pi, 0.0) - theta / 2, 2 * math.pi)))
+    return drive_phases_unchecked(a, h)
+
+
+def drive_phases_unchecked(a, h: Heaters, xp=np):
+    """:func:`dac_phases` of valid amplitudes ``a`` without the checks, in numpy or jax (``xp``)."""
+    theta = h.phases(h.volts_for_phase(2.0 * xp.arccos(xp.abs(a)), xp), xp=xp)
+    sign = h.phases(h.volts_for_phase(xp.mod(xp.where(a < 0, math.pi, 0.0) - theta / 2, 2 * math.pi), xp), xp=xp)
     return theta, sign

@@ -138,7 +138,12 @@ class CompiledMeasurement(Protocol):
         """What ``query`` measures for ``params[l]`` (P_l,) or (M, P_l), layers 0..layer: (M, B, *out_shape).
 
         Pure and jit-able, counts nothing (the caller records the cost ``query`` would). An instance whose
-        measurement has noise or hidden state (a drifting chip, a remote one) raises NotImplementedError when traced.
+        measurement cannot be traced (a remote chip) raises NotImplementedError when traced.
+
+        A system with noise or lab state also declares ``lab_draws(xs, n_settings, layer)``: the random draws of
+        ``query`` calls of inputs xs (S, B, ...) (its lab state moves on as theirs would), whose per-call slices
+        ``compiled_query(params, x, layer, lab)`` takes; and ``compiled_setting_limit()``: None, or (each setting's
+        limited quantity as a jax function of ``params``, the host check that refuses values above the limit).
         """
         ...
 

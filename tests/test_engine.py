@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ffzero_photonics.blackbox import CompiledMeasurement, ForwardingBlackBox
+from ffzero_photonics.chip_factory import build_chip_from_config
 from ffzero_photonics.cli import main
 from ffzero_photonics.data import load_dataset
 from ffzero_photonics.digital.cnn import CNN
@@ -15,6 +16,9 @@ from ffzero_photonics.errors import UserInputError
 from ffzero_photonics.method.engine_jax import has_compiled_measurement
 from ffzero_photonics.photonic import mesh_jit
 from ffzero_photonics.photonic.chip import PhotonicChip
+from ffzero_photonics.photonic.chip_config import ChipConfig
+from ffzero_photonics.photonic.nonideal_config import parse_preset
+from ffzero_photonics.photonic.physics.heaters import HeaterPowerLimitError
 from ffzero_photonics.photonic.compiled import CompiledMesh, route_kwargs
 from ffzero_photonics.photonic.mesh_spec import build_mesh
 from ffzero_photonics.trainer import TrainConfig, Trainer
@@ -49,11 +53,11 @@ def _assert_same_run(make_model, data, **config):
     assert model_jax.counter.snapshot() == model_np.counter.snapshot()
     np.testing.assert_allclose([r["loss"] for r in tr_jax.history], [r["loss"] for r in tr_np.history], rtol=1e-8)
     assert tr_jax._rng.bit_generator.state == tr_np._rng.bit_generator.state  # same directions drawn
-    return tr_np, tr_jax
+    return tr_np, tr_jax, model_np, model_jax
 
 
 def test_three_ffzero_epochs_on_a_small_mlp_match_numpy(digits):
-    tr_np, _ = _assert_same_run(lambda: MLP((64, 32, 10), seed=1), digits, epochs=3, batch_size=16)
+    tr_np, *_ = _assert_same_run(lambda: MLP((64, 32, 10), seed=1), digits, epochs=3, batch_size=16)
     assert tr_np.train_cost.calls == 2 * 3 * (320 // 16)
 
 
@@ -116,13 +120,61 @@ def test_compiled_query_measures_what_query_measures(make):
 
 
 def test_jax_backend_refuses_a_model_without_a_compiled_measurement(pixels):
-    noisy = PhotonicChip.for_data(pixels, ports=16, layers=2, nonideal={"drift": {"sigma": 0.01}})
     wrapped = ForwardingBlackBox(MLP((64, 10)))  # a metering wrapper must see every query
-    for model in (noisy, wrapped):
-        assert not has_compiled_measurement(model)
-        with pytest.raises(UserInputError, match="backend 'jax'"):
-            Trainer(backend="jax", epochs=1).fit(model, pixels)
-        assert model.counter.calls == 0
+    assert not has_compiled_measurement(wrapped)
+    with pytest.raises(UserInputError, match="backend 'jax'"):
+        Trainer(backend="jax", epochs=1).fit(wrapped, pixels)
+    assert wrapped.counter.calls == 0
+
+
+# ---------- fabricated and physical chips: noise and drift drawn on the host, in the numpy order ----------
+EFFECTS = "coupler:high+loss:high+phase_offset:high+dac:high+crosstalk:high+responsivity:high+drift:high+shot:high+thermal:high+adc:high"
+
+
+def _fabricated(pixels):
+    return PhotonicChip.for_data(pixels, ports=16, layers=2, nonideal=parse_preset(EFFECTS), seed=1)
+
+
+def _physical(pixels, **tables):
+    config = ChipConfig.from_dict({"chip": {"model": "physical", "ports": 16, "layers": 2, "n_features": 64, "seed": 1},
+                                   "thermal": {"positions": "grid"}, **tables})
+    return build_chip_from_config(config)
+
+
+@pytest.mark.parametrize("kind", ["fabricated", "physical"])
+def test_a_noisy_drifting_chip_trains_as_on_numpy_and_leaves_the_same_lab_state(pixels, kind):
+    make = (lambda: _fabricated(pixels)) if kind == "fabricated" else (lambda: _physical(pixels))
+    assert has_compiled_measurement(make()) and not make().is_ideal
+    tr_np, tr_jax, chip_np, chip_jax = _assert_same_run(make, pixels, epochs=2, batch_size=16, loss="ce", temperature=0.1)
+    assert json.dumps(chip_jax.sim_state()) == json.dumps(chip_np.sim_state())  # noise, drift streams and lab clock
+    assert tr_jax.evaluate(chip_jax, pixels, "val")["val_accuracy"] == tr_np.evaluate(chip_np, pixels, "val")["val_accuracy"]
+
+
+@pytest.mark.parametrize("kind", ["fabricated", "physical"])
+def test_compiled_query_with_lab_draws_reads_what_query_reads(pixels, kind):
+    a, b = (_fabricated(pixels), _fabricated(pixels)) if kind == "fabricated" else (_physical(pixels), _physical(pixels))
+    rng = np.random.default_rng(0)
+    x = pixels.X_train[:8]
+    for layer in range(2):
+        info = a.layer_info(layer)
+        cand = a.get_params(layer)[None] + 0.2 * rng.standard_normal((3, info.n_params))
+        cand = np.clip(cand, info.low, info.high) if kind == "physical" else cand
+        params = [a.get_params(l) for l in range(layer)] + [cand]
+        lab = jax.tree_util.tree_map(lambda v: v[0], a.lab_draws(x[None], 3, layer))
+        with jax.enable_x64(True):
+            out = np.asarray(jax.jit(a.compiled_query, static_argnums=2)(params, x, layer, lab))
+        reading = b.query(x, layer, {layer: cand})
+        assert np.std(reading - b.detector_powers(x)[layer]) > 0  # the readings are noisy
+        np.testing.assert_allclose(out, reading, rtol=1e-12, atol=1e-15)
+    assert json.dumps(a.sim_state()) == json.dumps(b.sim_state())
+
+
+def test_the_compiled_engine_refuses_a_setting_above_the_heater_limit_as_query_does(pixels):
+    start = _physical(pixels).heater_power_W()[0]
+    for backend in ("numpy", "jax"):
+        chip = _physical(pixels, heaters={"max_total_power_W": float(start) + 0.01})
+        with pytest.raises(HeaterPowerLimitError, match="max_total_power_W"):
+            Trainer(backend=backend, epochs=1, batch_size=16, eps=1.0, seed=0).fit(chip, pixels)
 
 
 def test_backend_is_validated_and_autodiff_paradigms_accept_it(digits):

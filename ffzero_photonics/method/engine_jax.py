@@ -24,10 +24,10 @@ BACKENDS = ("numpy", "jax")
 
 
 def has_compiled_measurement(model: Any) -> bool:
-    """True when ``model.compiled_query`` traces every layer's measurement (a digital net, an ideal chip).
+    """True when ``model.compiled_query`` traces every layer's measurement (a digital net, a simulated chip).
 
-    A model may declare the member and still refuse it for one instance (a noisy or drifting chip) by raising
-    ``NotImplementedError`` when traced; this probe traces abstractly, without running anything.
+    A model may declare the member and still refuse it for one instance by raising ``NotImplementedError`` when
+    traced; this probe traces abstractly, without running anything.
     """
     measure = getattr(model, "compiled_query", None)
     if not callable(measure):
@@ -48,7 +48,7 @@ def require_compiled_measurement(model: Any) -> None:
     if not has_compiled_measurement(model):
         raise UserInputError(
             f"backend 'jax' needs a model with a jax-traceable measurement (compiled_query); "
-            f"{type(model).__name__} has none here (a noisy, non-ideal, physical or remote system): use backend 'numpy'"
+            f"{type(model).__name__} has none here (a remote system, or one without a jax model): use backend 'numpy'"
         )
 
 
@@ -84,32 +84,43 @@ class CompiledDD:
         self._low, self._high = (domain.low, domain.high) if domain.bounded.any() else (None, None)
         self._period = domain.period if domain.periodic.any() else None
         measure, eps, scale = model.compiled_query, float(eps), self.dim
+        self._lab = getattr(model, "lab_draws", None)
+        limit = getattr(model, "compiled_setting_limit", None)
+        self._limit = limit() if callable(limit) else None
 
-        def losses(cand, committed, xb, tb):
+        def settings(cand, committed):
             params = list(committed)
             for i, l in enumerate(self.trainable):
                 params[l] = cand[:, self.offsets[i] : self.offsets[i + 1]]
-            return objective.losses(jnp, measure(params, xb, self.readout), tb)
+            return params
+
+        def losses(params, xb, tb, lab):
+            out = measure(params, xb, self.readout) if self._lab is None else measure(params, xb, self.readout, lab)
+            return objective.losses(jnp, out, tb)
 
         def step(carry, batch, committed):
             theta, state = carry
-            xb, tb, u = batch
+            xb, tb, u, lab = batch
             if scheme == "central":
-                values = losses(self._project(jnp.concatenate([theta + eps * u, theta - eps * u])), committed, xb, tb)
+                params = settings(self._project(jnp.concatenate([theta + eps * u, theta - eps * u])), committed)
+                values = losses(params, xb, tb, lab)
                 delta = (values[:n_dirs] - values[n_dirs:]) / (2 * eps)
                 loss = jnp.mean(values)
             else:
-                values = losses(self._project(jnp.concatenate([theta[None, :], theta + eps * u])), committed, xb, tb)
+                params = settings(self._project(jnp.concatenate([theta[None, :], theta + eps * u])), committed)
+                values = losses(params, xb, tb, lab)
                 delta = (values[1:] - values[0]) / eps
                 loss = values[0]
+            peak = jnp.max(self._limit[0](params)) if self._limit is not None else jnp.zeros(())
             grad = scale * (delta @ u) / n_dirs
             updates, state = tx.update(grad, state, theta)
             theta = self._wrap(self._project(optax.apply_updates(theta, updates)))
-            return (theta, state), loss
+            return (theta, state), (loss, peak)
 
-        def run(theta, state, committed, xs, ts, us):
-            (theta, state), loss = jax.lax.scan(lambda c, b: step(c, b, committed), (theta, state), (xs, ts, us))
-            return theta, state, loss
+        def run(theta, state, committed, xs, ts, us, labs):
+            (theta, state), (loss, peak) = jax.lax.scan(lambda c, b: step(c, b, committed), (theta, state),
+                                                        (xs, ts, us, labs))
+            return theta, state, loss, peak
 
         self._run = jax.jit(run)
 
@@ -129,10 +140,18 @@ class CompiledDD:
         xs: np.ndarray, ts: np.ndarray, us: np.ndarray,
     ) -> tuple[np.ndarray, Any, np.ndarray]:
         """S steps from ``theta`` and optimizer ``state``: inputs xs (S, B, n_in), targets ts (S, B, ...),
-        directions us (S, K, d). Returns the new theta, the new optimizer state and the S step losses."""
+        directions us (S, K, d). Returns the new theta, the new optimizer state and the S step losses.
+
+        A system with lab state draws the S calls' noise and drift first (its state moves on by S calls); a setting
+        above its limit is refused after the run, with the system's own error, as ``query`` would refuse it.
+        """
+        labs = None if self._lab is None else self._lab(xs, self.n_settings, self.readout)
         with jax.enable_x64(True):
-            theta, state, loss = self._run(
+            theta, state, loss, peak = self._run(
                 jnp.asarray(theta, dtype=jnp.float64), state, [jnp.asarray(p, dtype=jnp.float64) for p in committed],
                 jnp.asarray(xs, dtype=jnp.float64), jnp.asarray(ts, dtype=jnp.float64), jnp.asarray(us, dtype=jnp.float64),
+                jax.tree_util.tree_map(jnp.asarray, labs),
             )
+            if self._limit is not None:
+                self._limit[1](np.asarray(peak))
             return np.asarray(theta), state, np.asarray(loss)

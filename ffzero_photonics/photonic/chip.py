@@ -19,7 +19,7 @@ from .compiled import CompiledMesh, route_kwargs
 from .decompose import initial_phases
 from .encoding import CoherentInput, encoder_for
 from .mesh_spec import MeshSpec, build_mesh
-from .effects import (EnergyModel, apply_crosstalk, calibrated_drive_phases, column_loss_amplitude, couplings_at_wavelength,
+from .effects import (EnergyModel, apply_crosstalk, column_loss_amplitude, couplings_at_wavelength,
                       crosstalk_matrix, detect, detector_scales, draw_couplings, draw_mzi_loss, draw_phase_offsets,
                       draw_responsivity, drift_step, drive_phases, effect_rng, grid_heater_positions, heater_power_mW,
                       phase_scale)
@@ -277,8 +277,8 @@ class PhotonicChip:
         def transfer(l):
             if not calibrated:
                 return lambda fields: self.meshes[l].propagate_jax(params[l][None, :], fields)[0] * amps[l]
-            phases = self._with_static_errors(l, phys.calibrated_phases(l, params[l]) if phys is not None else
-                                              calibrated_drive_phases(params[l], self.nonideal.drive, self._crosstalk[l]))
+            phases = self._with_static_errors(l, phys.calibrated_phases(l, params[l]) if phys is not None else apply_crosstalk(
+                drive_phases(params[l], self.nonideal.drive, xp=jnp, dac=False), self._crosstalk[l], jnp))
             return lambda fields: self._phys_meshes[l].propagate_jax(phases[None, :], fields)[0] * (amps[l] * self._column_amp[l])
 
         cells = self.activation if phys is None else phys.activations
@@ -291,28 +291,34 @@ class PhotonicChip:
         for l, p in enumerate(params):
             self.set_params(l, np.asarray(p))
 
-    def compiled_query(self, params: list[Any], x: Any, layer: int) -> Any:
-        """The ideal chip's ``query`` as a pure jax function (jit-able, uncounted: the caller records the cost).
+    def compiled_query(self, params: list[Any], x: Any, layer: int, lab: Any = None) -> Any:
+        """``query`` as a pure jax function (jit-able, uncounted: the caller records the cost).
 
-        ``params[l]`` is (P,) or a candidate stack (M, P) for layers 0..layer; returns (M, B, N) powers, or (B, N)
-        when no layer has candidates. A chip with non-idealities or physics has noise and lab state: NotImplementedError.
+        ``params[l]`` is (P,) or a candidate stack (M, P) for layers 0..layer; returns (M, B, N) readings, or (B, N)
+        when no layer has candidates. A fabricated or physical chip takes one call's slice of :meth:`lab_draws` as
+        ``lab`` (its noise and drift); without it, it is read noise-free at its drift so far.
         """
-        if not self._ideal_path:
-            raise NotImplementedError("compiled_query models the ideal chip only; this chip has non-idealities or physics")
-        import jax.numpy as jnp
+        from . import measure_jax
 
-        from .encoding import NORM_FLOOR
+        if self._ideal_path:
+            return measure_jax.ideal_query(self, params, x, layer)
+        return measure_jax.fabricated_query(self, params, x, layer, lab)
 
-        a = jnp.asarray(x) @ self.encoder.matrix.T
-        a = a / jnp.maximum(jnp.linalg.norm(a, axis=-1, keepdims=True), NORM_FLOOR)
-        fields = (a + 0j) * np.sqrt(self.input_power)
+    def lab_draws(self, xs: np.ndarray, n_settings: int, layer: int) -> Any:
+        """The noise, drift and input fields of queries of inputs xs (S, B, n_in), for :meth:`compiled_query`; the lab
+        state moves on as theirs would (None for the ideal chip)."""
+        from . import measure_jax
 
-        from . import mesh_jit
+        return measure_jax.lab_draws(self, xs, n_settings, layer)
 
-        def transfer(l):
-            return lambda f: mesh_jit.propagate(self.meshes[l], params[l], f)
+    def compiled_setting_limit(self) -> Any:
+        """None, or (each setting's heater power W as a jax function of params, the check refusing it): the physical
+        chip's ``[heaters] max_total_power_W``, for the compiled engine."""
+        if self.physical is None:
+            return None
+        from . import measure_jax
 
-        return forward_powers(fields, [transfer(l) for l in range(layer + 1)], self.activation, self.n_layers, xp=jnp)
+        return (lambda params: measure_jax.heater_power_W(self, params)), self.physical.check_power
 
     # ---------- the fabricated instance (simulation-only views and controls) ----------
     def _fabricate(self, seed: int) -> None:
@@ -405,9 +411,10 @@ class PhotonicChip:
         phases = self._with_static_errors(layer, phases)
         return phases if params.ndim == 2 else phases[0]
 
-    def _with_static_errors(self, layer: int, phases: Any) -> Any:
-        """Heater phases plus this instance's fabrication offsets and drift, scaled to the operating wavelength."""
-        phases = phases + (self._offsets[layer] + self._drift[layer])
+    def _with_static_errors(self, layer: int, phases: Any, drift: Any = None) -> Any:
+        """Heater phases plus this instance's fabrication offsets and drift (``drift``: a given one), scaled to the
+        operating wavelength."""
+        phases = phases + (self._offsets[layer] + (self._drift[layer] if drift is None else drift))
         return phases * phase_scale(self.wavelength_um) if self.wavelength_um != DESIGN_WAVELENGTH_UM else phases
 
     def advance_drift(self, n_calls: int = 1) -> None:

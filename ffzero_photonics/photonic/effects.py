@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 
@@ -57,6 +57,7 @@ __all__ = [
     "couplings_at_wavelength",
     "crosstalk_matrix",
     "detect",
+    "detect_with",
     "draw_couplings",
     "draw_mzi_loss",
     "draw_phase_offsets",
@@ -66,6 +67,7 @@ __all__ = [
     "effect_rng",
     "grid_heater_positions",
     "heater_power_mW",
+    "is_noisy",
     "phase_scale",
     "phase_to_voltage",
     "quantize",
@@ -106,33 +108,35 @@ def column_loss_amplitude(n_columns: int, column_loss_dB: float) -> float:
 
 
 # ---------------------------------------------------------------- drive
-def phase_to_voltage(phase, drive: Drive):
+def phase_to_voltage(phase, drive: Drive, xp=np):
     """Drive voltage (V) for a heater phase in [0, phase_range]: V = V_pi sqrt(phase / pi)."""
-    return drive.v_pi * np.sqrt(np.asarray(phase, dtype=float) / math.pi)
+    return drive.v_pi * xp.sqrt(xp.asarray(phase, dtype=float) / math.pi)
 
 
-def voltage_to_phase(voltage, drive: Drive):
+def voltage_to_phase(voltage, drive: Drive, xp=np):
     """Heater phase (rad, without the static offset) at drive voltage V: pi (V / V_pi)^2."""
-    return math.pi * (np.asarray(voltage, dtype=float) / drive.v_pi) ** 2
+    return math.pi * (xp.asarray(voltage, dtype=float) / drive.v_pi) ** 2
 
 
-def quantize(value, bits: int | None, full_scale: float):
+def quantize(value, bits: int | None, full_scale: float, xp=np):
     """Round to the nearest of 2^bits levels on [0, full_scale] (clipping outside); None = no quantization."""
-    value = np.asarray(value, dtype=float)
+    value = xp.asarray(value, dtype=float)
     if bits is None:
         return value
     steps = 2**bits - 1
-    return np.round(np.clip(value, 0.0, full_scale) / full_scale * steps) * (full_scale / steps)
+    return xp.round(xp.clip(value, 0.0, full_scale) / full_scale * steps) * (full_scale / steps)
 
 
-def drive_phases(requested, drive: Drive) -> np.ndarray:
-    """Phase a heater actually adds for requested phases: wrap to [0, 2 pi), clip to the range, V -> DAC -> phase."""
-    phase = np.mod(np.asarray(requested, dtype=float), TWO_PI)
-    phase = np.minimum(phase, drive.phase_range)
-    if drive.dac_bits is None:
+def drive_phases(requested, drive: Drive, *, xp=np, dac: bool = True):
+    """Phase a heater actually adds for requested phases: wrap to [0, 2 pi), clip to the range, V -> DAC -> phase.
+
+    ``dac=False`` leaves out the DAC's rounding (a perfect calibration's view, for the calibrated twin).
+    """
+    phase = xp.minimum(xp.mod(xp.asarray(requested, dtype=float), TWO_PI), drive.phase_range)
+    if drive.dac_bits is None or not dac:
         return phase
-    volts = quantize(phase_to_voltage(phase, drive), drive.dac_bits, drive.v_max)
-    return voltage_to_phase(volts, drive)
+    volts = quantize(phase_to_voltage(phase, drive, xp), drive.dac_bits, drive.v_max, xp)
+    return voltage_to_phase(volts, drive, xp)
 
 
 def heater_power_mW(drive_phase, p_pi_mW: float = 20.0):
@@ -197,11 +201,13 @@ def crosstalk_matrix(names, positions: Mapping[str, tuple[float, float]], kappa:
     return sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
 
 
-def apply_crosstalk(drive_phase: np.ndarray, K) -> np.ndarray:
+def apply_crosstalk(drive_phase, K, xp=np):
     """Phases of heaters whose powers mix through K: (M, P) drive phases -> (M, P) K @ phase per row."""
     if K is None:
         return drive_phase
-    return np.asarray((K @ np.asarray(drive_phase).T).T)
+    if xp is np:
+        return np.asarray((K @ np.asarray(drive_phase).T).T)
+    return drive_phase @ xp.asarray(K.toarray() if hasattr(K, "toarray") else K).T
 
 
 def detector_scales(activation, input_power: float, n_layers: int, n_ports: int) -> tuple[list[float], float]:
@@ -214,29 +220,30 @@ def detector_scales(activation, input_power: float, n_layers: int, n_ports: int)
     return scales, input_power / n_ports
 
 
-def calibrated_drive_phases(requested: Any, drive: Drive, K) -> Any:
-    """:func:`drive_phases` then :func:`apply_crosstalk` as jax operations, without the DAC's rounding (calibrated twin)."""
-    import jax.numpy as jnp
-
-    phase = jnp.minimum(jnp.mod(requested, TWO_PI), drive.phase_range)
-    return phase if K is None else phase @ K.T
-
-
 # ---------------------------------------------------------------- detection
 def detect(power: np.ndarray, detection: Detection, rng: np.random.Generator, *, responsivity=None,
            reference_power: float = 1.0, full_scale: float = 1.0) -> np.ndarray:
     """Readings of detectors (last axis) receiving ``power``: responsivity, shot + thermal noise, ADC, clip at 0."""
-    signal = np.asarray(power, dtype=float)
+    normals = rng.standard_normal(np.shape(power)) if is_noisy(detection, reference_power) else None
+    return detect_with(power, detection, normals, responsivity=responsivity, reference_power=reference_power,
+                       full_scale=full_scale)
+
+
+def is_noisy(detection: Detection, reference_power: float) -> bool:
+    """True when the readout adds noise (then each reading takes one standard normal draw)."""
+    return detection.shot_snr_dB is not None or detection.thermal_std(reference_power) > 0
+
+
+def detect_with(power, detection: Detection, normals, *, responsivity=None, reference_power: float = 1.0,
+                full_scale: float = 1.0, xp=np):
+    """:func:`detect` for given standard normals (``power``'s shape; None when the readout is noiseless), in numpy or jax."""
+    signal = xp.asarray(power, dtype=float)
     if responsivity is not None:
         signal = signal * responsivity
-    var = detection.shot_scale(reference_power) * np.clip(signal, 0.0, None)
-    th = detection.thermal_std(reference_power)
-    if th > 0:
-        var = var + th**2
-    if detection.shot_snr_dB is not None or th > 0:
-        signal = signal + np.sqrt(var) * rng.standard_normal(signal.shape)
-    signal = np.clip(signal, 0.0, None)
-    return quantize(signal, detection.adc_bits, full_scale)
+    if normals is not None:
+        var = detection.shot_scale(reference_power) * xp.clip(signal, 0.0, None) + detection.thermal_std(reference_power) ** 2
+        signal = signal + xp.sqrt(var) * normals
+    return quantize(xp.clip(signal, 0.0, None), detection.adc_bits, full_scale, xp)
 
 
 # ---------------------------------------------------------------- drift

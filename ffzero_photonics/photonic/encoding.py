@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..components.dac import dac_phases
+from ..components.dac import dac_phases, drive_phases_unchecked
 from .config_fields import Section, check_bits, check_real
 from ..errors import UserInputError
 from .physics.heaters import Heaters
@@ -253,11 +253,16 @@ class CoherentInput:
             theta, sign = np.asarray(theta, dtype=float), np.asarray(sign, dtype=float)
         return stage ** (self.levels + 2) * (arm * xp.exp(1j * theta) + 1.0) * arm * xp.exp(1j * sign)
 
-    def encode_jax(self, X):
-        """The same fields as jax operations of X (for a differentiable twin); the DACs' rounding is left out."""
+    def encode_jax(self, X, *, dac: bool = False):
+        """The same fields as jax operations of X. ``dac=False`` (the differentiable twin) leaves out the DACs' rounding;
+        ``dac=True`` is :meth:`encode` itself (the compiled measurement)."""
         import jax.numpy as jnp
 
         a = jnp.asarray(X) @ self.encoder.matrix.T
+        if dac:
+            a = a / jnp.maximum(jnp.linalg.norm(a, axis=-1, keepdims=True), NORM_FLOOR)
+            a = jnp.clip(a / jnp.maximum(jnp.max(jnp.abs(a), axis=-1, keepdims=True), NORM_FLOOR), -1.0, 1.0)
+            return self.fields_from_drives(*drive_phases_unchecked(a, self.section.heaters, jnp), xp=jnp)
         a = a / jnp.maximum(jnp.max(jnp.abs(a), axis=-1, keepdims=True), NORM_FLOOR)
         theta = 2 * jnp.arccos(jnp.clip(jnp.abs(a), 0.0, 1.0))
         return self.fields_from_drives(theta, jnp.where(a < 0, math.pi, 0.0) - theta / 2, xp=jnp)

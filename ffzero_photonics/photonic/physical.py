@@ -202,10 +202,10 @@ class PhysicalInstance:
         return [lb.activation for lb in self.layers[:-1]]
 
     # ---------- heaters ----------
-    def heater_power_mW(self, layer: int, theta: np.ndarray) -> np.ndarray:
+    def heater_power_mW(self, layer: int, theta: np.ndarray, xp=np) -> np.ndarray:
         """Electrical power (mW) of each heater for nominal phases theta (M, P) in [0, theta_max], after the DAC."""
         h = self.physics.heaters
-        return h.power_W(h.dac(h.volts_for_phase(theta))) * 1e3
+        return h.power_W(h.dac(h.volts_for_phase(theta, xp), xp), xp) * 1e3
 
     def total_power_W(self, thetas: Sequence[np.ndarray]) -> np.ndarray:
         """Total heater power (W) of each setting (M,) for every layer's (M or 1, P) nominal phases."""
@@ -219,15 +219,16 @@ class PhysicalInstance:
                 f"[heaters] max_total_power_W = {limit} W is exceeded: a setting draws {worst:.3f} W "
                 "(settings are refused, never clipped)")
 
-    def phases(self, layer: int, theta: np.ndarray, total_W: np.ndarray) -> np.ndarray:
+    def phases(self, layer: int, theta: np.ndarray, total_W: np.ndarray = None, *, drift=None, xp=np) -> np.ndarray:
         """Phases (M, P) the heaters of ``layer`` produce: own P_pi and offset, crosstalk, drift.
 
         Global heating (``total_W`` warms the whole substrate) shifts every waveguide of the same
         length by the same phase: both arms of a balanced MZI and both paths into it alike, so it is
         a common phase of the mesh's equal-length paths and leaves every detector power unchanged.
-        It is reported by ``ffzero chip budget``; it is not added to the heaters' own phases.
+        It is reported by ``ffzero chip budget``; it is not added to the heaters' own phases. ``drift`` (P,) replaces
+        the drift so far (the compiled measurement passes each call's); ``xp`` is numpy or jax.numpy.
         """
-        return self._heated_phases(layer, self.heater_power_mW(layer, theta))
+        return self._heated_phases(layer, self.heater_power_mW(layer, theta, xp), drift)
 
     def calibrated_phases(self, layer: int, theta: Any) -> Any:
         """:meth:`phases` as jax operations of nominal phases theta (P,), at the drift so far, without the DAC's rounding
@@ -236,13 +237,13 @@ class PhysicalInstance:
 
         return self._heated_phases(layer, jnp.clip(theta, 0.0, self.theta_max) * (self.physics.heaters.p_pi_mW / math.pi))
 
-    def _heated_phases(self, layer: int, power_mW: Any) -> Any:
+    def _heated_phases(self, layer: int, power_mW: Any, drift: Any = None) -> Any:
         """Phases of heaters dissipating ``power_mW`` (last axis): crosstalk, each heater's P_pi and offset, drift."""
         K = self.crosstalk[layer]
         if K is not None:
             power_mW = power_mW @ K.T
         draw = self.heater_draws[layer]
-        return draw.offsets_rad + math.pi * power_mW / draw.p_pi_mW + self.drift[layer]
+        return draw.offsets_rad + math.pi * power_mW / draw.p_pi_mW + (self.drift[layer] if drift is None else drift)
 
     # ---------- lab time and detection ----------
     def call_duration_s(self, n_settings: int, n_samples: int) -> float:

@@ -79,24 +79,24 @@ class Detector(Section):
         current = self.adc_full_scale_V / self.tia_gain_ohm - self.dark_current_A
         return max(current, 0.0) / self.responsivity_A_per_W * 1e3
 
-    def photocurrent_uA(self, power_mW):
+    def photocurrent_uA(self, power_mW, xp=np):
         """Mean photocurrent (uA) for an optical power (mW): I = R P."""
-        return self.responsivity_A_per_W * np.asarray(power_mW, dtype=float) * 1e3
+        return self.responsivity_A_per_W * xp.asarray(power_mW, dtype=float) * 1e3
 
     # ------------------------------------------------------------ noise
-    def noise_variances_A2(self, power_mW) -> dict[str, np.ndarray]:
+    def noise_variances_A2(self, power_mW, xp=np) -> dict[str, np.ndarray]:
         """Current-noise variances (A^2) by source: ``shot``, ``johnson``, ``rin`` (same shape as ``power_mW``)."""
-        current = np.clip(self.photocurrent_uA(power_mW) * 1e-6, 0.0, None)
+        current = xp.clip(self.photocurrent_uA(power_mW, xp) * 1e-6, 0.0, None)
         b = self.bandwidth_Hz
         return {
             "shot": 2 * ELEMENTARY_CHARGE_C * (current + self.dark_current_A) * b,
-            "johnson": np.full_like(current, 4 * BOLTZMANN_J_PER_K * self.temperature_K * b / self.tia_gain_ohm),
+            "johnson": xp.full_like(current, 4 * BOLTZMANN_J_PER_K * self.temperature_K * b / self.tia_gain_ohm),
             "rin": 10 ** (self.rin_dB_per_Hz / 10) * current**2 * b,
         }
 
-    def noise_std_A(self, power_mW) -> np.ndarray:
+    def noise_std_A(self, power_mW, xp=np) -> np.ndarray:
         """Total current-noise standard deviation (A): the sources add in variance."""
-        return np.sqrt(sum(self.noise_variances_A2(power_mW).values()))
+        return xp.sqrt(sum(self.noise_variances_A2(power_mW, xp).values()))
 
     def snr_dB(self, power_mW) -> np.ndarray:
         """Electrical SNR 10 log10(I^2 / sigma^2) of one sample at ``power_mW`` (ADC quantization not included)."""
@@ -134,12 +134,16 @@ class Detector(Section):
         The TIA output G (I + I_dark + n) is clipped to [0, full scale] and quantized by the
         ``adc_bits`` ADC; the reading subtracts the mean dark current and divides by R.
         """
-        power = np.asarray(power_mW, dtype=float)
-        current = self.photocurrent_uA(power) * 1e-6
-        noisy = current + self.dark_current_A + self.noise_std_A(power) * rng.standard_normal(power.shape)
-        volts = np.clip(noisy * self.tia_gain_ohm, 0.0, self.adc_full_scale_V)
+        return self.read_with(power_mW, rng.standard_normal(np.shape(power_mW)))
+
+    def read_with(self, power_mW, normals, xp=np) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`read` for given standard normals (``power_mW``'s shape), in numpy or jax (``xp``)."""
+        power = xp.asarray(power_mW, dtype=float)
+        current = self.photocurrent_uA(power, xp) * 1e-6
+        noisy = current + self.dark_current_A + self.noise_std_A(power, xp) * normals
+        volts = xp.clip(noisy * self.tia_gain_ohm, 0.0, self.adc_full_scale_V)
         if self.adc_bits is not None:
             lsb = self.adc_full_scale_V / (2**self.adc_bits - 1)
-            volts = np.round(volts / lsb) * lsb
+            volts = xp.round(volts / lsb) * lsb
         current_uA = (volts / self.tia_gain_ohm - self.dark_current_A) * 1e6
         return current_uA * 1e-3 / self.responsivity_A_per_W, current_uA

@@ -79,29 +79,29 @@ class Heaters(Section):
         """Largest nominal phase the drive reaches: pi P(v_max) / P_pi."""
         return math.pi * self.power_W(self.v_max_V) * 1e3 / self.p_pi_mW
 
-    def power_W(self, volts):
+    def power_W(self, volts, xp=np):
         """Electrical power (W) per heater: V^2 / R."""
-        return np.asarray(volts, dtype=float) ** 2 / self.resistance_ohm
+        return xp.asarray(volts, dtype=float) ** 2 / self.resistance_ohm
 
-    def dac(self, volts) -> np.ndarray:
+    def dac(self, volts, xp=np) -> np.ndarray:
         """Voltage the DAC outputs for a requested one: clipped to [0, v_max], rounded to 2^bits levels."""
-        volts = np.clip(np.asarray(volts, dtype=float), 0.0, self.v_max_V)
+        volts = xp.clip(xp.asarray(volts, dtype=float), 0.0, self.v_max_V)
         if self.dac_bits is None:
             return volts
         lsb = self.v_max_V / (2**self.dac_bits - 1)
-        return np.round(volts / lsb) * lsb
+        return xp.round(volts / lsb) * lsb
 
-    def volts_for_phase(self, phase_rad) -> np.ndarray:
+    def volts_for_phase(self, phase_rad, xp=np) -> np.ndarray:
         """Drive voltage for a nominal phase in [0, phase_range] (clipped to that domain, never wrapped)."""
-        phase = np.clip(np.asarray(phase_rad, dtype=float), 0.0, self.phase_range_rad)
-        return np.sqrt(phase / math.pi * self.p_pi_mW * 1e-3 * self.resistance_ohm)
+        phase = xp.clip(xp.asarray(phase_rad, dtype=float), 0.0, self.phase_range_rad)
+        return xp.sqrt(phase / math.pi * self.p_pi_mW * 1e-3 * self.resistance_ohm)
 
-    def phases(self, volts, instance: HeaterInstance | None = None) -> np.ndarray:
+    def phases(self, volts, instance: HeaterInstance | None = None, xp=np) -> np.ndarray:
         """Phase (rad) each heater adds at drive ``volts`` (last axis = heater) after the DAC.
 
         Without ``instance``: the nominal pi P / P_pi; with it: offset_i + pi P / P_pi_i.
         """
-        power_mW = self.power_W(self.dac(volts)) * 1e3
+        power_mW = self.power_W(self.dac(volts, xp), xp) * 1e3
         if instance is None:
             return math.pi * power_mW / self.p_pi_mW
         return instance.offsets_rad + math.pi * power_mW / instance.p_pi_mW

@@ -1,0 +1,118 @@
+"""A chip's ``query`` as a pure jax function, for the compiled DD engine: the ideal chip, a fabricated one and a physical one.
+
+Everything random in a query (detector noise, the heaters' drift over the calls) is drawn on the host from the chip's
+own streams, in the order that many ``query`` calls would draw it (:func:`lab_draws`), and passed in; the rest (DAC
+rounding, per-heater P_pi and offsets, crosstalk, couplers, losses, activations, ADC) is traced. So a compiled run
+reads the same numbers as the numpy path's queries, and leaves the chip's lab state where they would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from . import mesh_jit
+from .effects import apply_crosstalk, detect_with, drive_phases, is_noisy
+from .encoding import NORM_FLOOR
+from .forward import forward_powers
+
+__all__ = ["fabricated_query", "heater_power_W", "ideal_query", "lab_draws"]
+
+
+def ideal_query(chip: Any, params: list[Any], x: Any, layer: int) -> Any:
+    """The ideal chip's detector powers of ``layer`` for ``params[l]`` (P,) or candidate stacks (M, P)."""
+    fields = _unit_fields(chip, x) * np.sqrt(chip.input_power)
+    transfers = [_through(chip.meshes[l], params[l]) for l in range(layer + 1)]
+    return forward_powers(fields, transfers, chip.activation, chip.n_layers, xp=jnp)
+
+
+def fabricated_query(chip: Any, params: list[Any], x: Any, layer: int, lab: dict | None = None) -> Any:
+    """Readings of ``layer`` of a fabricated (or physical) chip, as ``query`` reads them.
+
+    ``lab`` is one call's slice of :func:`lab_draws` (drift of every layer, the detectors' standard normals, the input
+    fields of x); without it the chip is read noise-free at its drift so far (an uncounted view).
+    """
+    phys = chip.physical
+    drift = None if lab is None else lab["drift"]
+    if lab is not None:
+        fields = lab["fields"]
+    elif phys is None:
+        fields = _unit_fields(chip, x) * np.sqrt(chip.input_power)
+    else:
+        fields = chip.encoder.encode_jax(x, dac=True) * np.sqrt(phys.input_mW)
+
+    def transfer(l):
+        p = jnp.asarray(params[l])
+        p2 = jnp.atleast_2d(p)
+        d = None if drift is None else drift[l]
+        if phys is None:
+            phases = apply_crosstalk(drive_phases(p2, chip.nonideal.drive, xp=jnp), chip._crosstalk[l], jnp)
+            phases = chip._with_static_errors(l, phases, drift=d)
+            amp = chip._column_amp[l]
+        else:
+            phases = chip._with_static_errors(l, phys.phases(l, p2, drift=d, xp=jnp))
+            amp = chip._column_amp[l] * phys.loss_amplitude(l)
+        inner = _through(chip._phys_meshes[l], phases if p.ndim == 2 else phases[0])
+        return lambda f: inner(f) * amp
+
+    cells = chip.activation if phys is None else phys.activations
+    power = forward_powers(fields, [transfer(l) for l in range(layer + 1)], cells, chip.n_layers, xp=jnp)
+    normals = None if lab is None else lab["normals"]
+    if phys is not None:
+        return power if normals is None else phys.detectors[layer].read_with(power, normals, jnp)[0]
+    det = chip.nonideal.detection
+    if not det.enabled:
+        return power
+    return detect_with(power, det, normals, responsivity=chip._responsivity[layer],
+                       reference_power=chip.reference_power, full_scale=chip.full_scale[layer], xp=jnp)
+
+
+def heater_power_W(chip: Any, params: list[Any]) -> Any:
+    """Total heater power (W) of each candidate setting (M,) of a physical chip: ``params[l]`` for the layers given,
+    the committed drive for the others (the chip refuses a setting above ``[heaters] max_total_power_W``)."""
+    phys, total = chip.physical, 0.0
+    for l in range(chip.n_layers):
+        p = jnp.atleast_2d(jnp.asarray(params[l])) if l < len(params) else chip.get_params(l)[None, :]
+        total = total + jnp.sum(phys.heater_power_mW(l, p, jnp), axis=-1)
+    return total * 1e-3
+
+
+def lab_draws(chip: Any, xs: np.ndarray, n_settings: int, layer: int) -> dict | None:
+    """What S queries of ``layer`` (inputs xs (S, B, n_in), ``n_settings`` settings each) draw at random, stacked per
+    call: drift of layers 0..layer after each call's advance, detector normals (M, B, N), and the input fields the
+    chip's DACs set (host-computed, so a DAC code at a rounding edge is the numpy path's). The chip's lab state
+    (drift, clock, noise streams) moves on as those queries would move it. None for an ideal chip."""
+    if chip.is_ideal:
+        return None
+    n_steps, n_samples = np.shape(xs)[:2]
+    shape = (n_settings, n_samples, chip.specs[layer].n_ports)
+    phys = chip.physical
+    drift: list[list[np.ndarray]] = [[] for _ in range(layer + 1)]
+    normals = []
+    noisy = phys is not None or (chip.nonideal.detection.enabled and is_noisy(chip.nonideal.detection, chip.reference_power))
+    for _ in range(n_steps):
+        if phys is not None:
+            phys.advance(phys.call_duration_s(n_settings, n_samples))
+            now = phys.drift
+        else:
+            chip.advance_drift(1)
+            now = chip._drift
+        for l in range(layer + 1):
+            drift[l].append(np.array(now[l]))
+        if noisy:
+            rng = phys._noise_rng if phys is not None else chip._noise_rng
+            normals.append(rng.standard_normal(shape))
+    fields = chip.input_fields(np.reshape(xs, (n_steps * n_samples, -1))).reshape(n_steps, n_samples, -1)
+    return {"drift": [np.stack(d) for d in drift], "normals": np.stack(normals) if noisy else None, "fields": fields}
+
+
+def _through(mesh: Any, params: Any):
+    return lambda f: mesh_jit.propagate(mesh, params, f)
+
+
+def _unit_fields(chip: Any, x: Any) -> Any:
+    """The linear encoders' unit-power fields as jax operations (what ``encode`` computes)."""
+    a = jnp.asarray(x) @ chip.encoder.matrix.T
+    return (a / jnp.maximum(jnp.linalg.norm(a, axis=-1, keepdims=True), NORM_FLOOR)) + 0j
