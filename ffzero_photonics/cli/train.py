@@ -124,7 +124,7 @@ def _with_model_options(command):
 @_train_option("--twin", "twin", NamedChoice("twin", TWINS),
                "what ff-ad / bp-ad differentiate: the nominal design, or the fabricated chip's exact model (calibrated)")
 @_train_option("--backend", "backend", NamedChoice("backend", BACKENDS),
-               "DD engine: numpy, or jax (compiled; digital models and the ideal chip, same numbers)")
+               "DD engine: numpy, or jax (compiled; digital models and simulated chips, same numbers)")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def train(**args: Any) -> int:
     """Train a model and write a run directory (re-run the same command to resume)."""
