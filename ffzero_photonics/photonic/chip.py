@@ -296,7 +296,7 @@ class PhotonicChip:
 
         ``params[l]`` is (P,) or a candidate stack (M, P) for layers 0..layer; returns (M, B, N) readings, or (B, N)
         when no layer has candidates. A fabricated or physical chip takes one call's slice of :meth:`lab_draws` as
-        ``lab`` (its noise and drift); without it, it is read noise-free at its drift so far.
+        ``lab`` (its noise and drift); without it, the optical powers on its detectors at the drift so far.
         """
         from . import measure_jax
 

@@ -261,7 +261,11 @@ class CoherentInput:
         a = jnp.asarray(X) @ self.encoder.matrix.T
         if dac:
             a = a / jnp.maximum(jnp.linalg.norm(a, axis=-1, keepdims=True), NORM_FLOOR)
-            a = jnp.clip(a / jnp.maximum(jnp.max(jnp.abs(a), axis=-1, keepdims=True), NORM_FLOOR), -1.0, 1.0)
+            peak = jnp.max(jnp.abs(a), axis=-1, keepdims=True)
+            # the largest amplitude exactly +-1 as in numpy (XLA may divide by a reciprocal: 1 - 1 ulp would move the
+            # MZI drive off 0, where V ~ sqrt(phase) makes the DAC code sensitive)
+            scaled = jnp.clip(a / jnp.maximum(peak, NORM_FLOOR), -1.0, 1.0)
+            a = jnp.where((jnp.abs(a) == peak) & (peak > NORM_FLOOR), jnp.sign(a), scaled)
             return self.fields_from_drives(*drive_phases_unchecked(a, self.section.heaters, jnp), xp=jnp)
         a = a / jnp.maximum(jnp.max(jnp.abs(a), axis=-1, keepdims=True), NORM_FLOOR)
         theta = 2 * jnp.arccos(jnp.clip(jnp.abs(a), 0.0, 1.0))

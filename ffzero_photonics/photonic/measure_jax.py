@@ -32,7 +32,8 @@ def fabricated_query(chip: Any, params: list[Any], x: Any, layer: int, lab: dict
     """Readings of ``layer`` of a fabricated (or physical) chip, as ``query`` reads them.
 
     ``lab`` is one call's slice of :func:`lab_draws` (drift of every layer, the detectors' standard normals, the input
-    fields of x); without it the chip is read noise-free at its drift so far (an uncounted view).
+    fields of x); without it, the optical powers on the detectors at the drift so far (``detector_powers``' view: no
+    noise, responsivity or ADC).
     """
     phys = chip.physical
     drift = None if lab is None else lab["drift"]
@@ -59,9 +60,11 @@ def fabricated_query(chip: Any, params: list[Any], x: Any, layer: int, lab: dict
 
     cells = chip.activation if phys is None else phys.activations
     power = forward_powers(fields, [transfer(l) for l in range(layer + 1)], cells, chip.n_layers, xp=jnp)
-    normals = None if lab is None else lab["normals"]
+    if lab is None:
+        return power
+    normals = lab["normals"]
     if phys is not None:
-        return power if normals is None else phys.detectors[layer].read_with(power, normals, jnp)[0]
+        return phys.detectors[layer].read_with(power, normals, jnp)[0]
     det = chip.nonideal.detection
     if not det.enabled:
         return power
