@@ -11,7 +11,7 @@ of the test accuracy over seeds 0..S-1 (the vote of the layers for local paradig
     python benchmarks/photonic_accuracy.py            # ~150 core-minutes (~75 min on 2 cores)
     python benchmarks/photonic_accuracy.py --quick    # ~1 min smoke run
     python benchmarks/photonic_accuracy.py --physical --long-epochs 1000   # the buildable chip
-    python benchmarks/photonic_accuracy.py --physical --chips 16x2 --long-epochs 1000,3000,6000   # to 28 M
+    python benchmarks/photonic_accuracy.py --physical --chips 16x2 --long-epochs 1000,3000,6000,12000   # to 56 M
     python benchmarks/photonic_accuracy.py --platform examples/chip64.toml --chips 16x3,25x2,25x3 \
         --long-epochs 1000,3000   # low loss, to 14 / 21 M (~150 core-minutes)
 
