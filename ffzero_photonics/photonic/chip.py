@@ -205,24 +205,22 @@ class PhotonicChip:
         phys = self.physical
         total = self.heater_power_W(settings)
         phys.check_power(total)
-        phys.advance(phys.call_duration_s(m, len(x)))
-        transfers = [self._transfer(l, settings, total) for l in range(layer + 1)]
+        phys.advance_call(m, len(x))
+        transfers = [self._transfer(l, settings) for l in range(layer + 1)]
         power = forward_powers(self.input_fields(x)[None], transfers, phys.activations, self.n_layers)
         self.counter.record(m, len(x), layer + 1)
         return phys.read(layer, power)
 
-    def _transfer(self, layer: int, settings: dict, total_W=None):
+    def _transfer(self, layer: int, settings: dict):
         """Fields -> fields through mesh ``layer`` at its candidate (or committed) settings; the fabricated
         instance (drive, crosstalk, offsets, drift, dispersion, column loss) unless the chip is ideal."""
         params = settings.get(layer, self._state.params[layer][None, :])
         if self._ideal_path:
             return lambda fields: _propagate(self.meshes[layer], params, fields)
-        amp = self._column_amp[layer]
-        if self.physical is not None:
-            amp = amp * self.physical.loss_amplitude(layer)
+        amp = self.field_amplitude(layer)
 
         def run(fields):
-            phases = self.physical_phases(layer, np.atleast_2d(params), total_W=total_W)
+            phases = self.physical_phases(layer, np.atleast_2d(params))
             fields = _propagate(self._phys_meshes[layer], phases, fields)
             return fields if amp == 1.0 else fields * amp
 
@@ -240,8 +238,7 @@ class PhotonicChip:
         """Noise-free optical power (B, N) on every layer's detectors at the committed settings (a simulation view;
         no query is counted and no lab time passes). mW on a physical chip."""
         x = check_inputs(x, self.n_inputs)
-        total = self.heater_power_W() if self.physical is not None else None
-        transfers = [self._transfer(l, {}, total) for l in range(self.n_layers)]
+        transfers = [self._transfer(l, {}) for l in range(self.n_layers)]
         cells = self.activation if self.physical is None else self.physical.activations
         return [p[0] for p in forward_powers(self.input_fields(x)[None], transfers, cells, self.n_layers, every_layer=True)]
 
@@ -279,7 +276,7 @@ class PhotonicChip:
                 return lambda fields: self.meshes[l].propagate_jax(params[l][None, :], fields)[0] * amps[l]
             phases = self._with_static_errors(l, phys.calibrated_phases(l, params[l]) if phys is not None else apply_crosstalk(
                 drive_phases(params[l], self.nonideal.drive, xp=jnp, dac=False), self._crosstalk[l], jnp))
-            return lambda fields: self._phys_meshes[l].propagate_jax(phases[None, :], fields)[0] * (amps[l] * self._column_amp[l])
+            return lambda fields: self._phys_meshes[l].propagate_jax(phases[None, :], fields)[0] * self.field_amplitude(l)
 
         cells = self.activation if phys is None else phys.activations
         out = forward_powers(fields, [transfer(l) for l in range(self.n_layers)], cells, self.n_layers,
@@ -393,23 +390,27 @@ class PhotonicChip:
         """True when the chip is the ideal design at 1.55 um (no non-ideality acts)."""
         return self._ideal_path
 
-    def physical_phases(self, layer: int, params: np.ndarray, *, total_W=None) -> np.ndarray:
+    def physical_phases(self, layer: int, params: Any, *, total_W=None, drift: Any = None, xp=np) -> Any:
         """Phases the heaters of ``layer`` really produce for requested params (M, P) or (P,): drive, crosstalk, offsets, drift, dispersion.
 
-        On a physical chip ``total_W`` (M,) is the chip's heater power of each setting (global heating);
-        by default that of these params with the other layers at their committed drive.
+        On a physical chip ``total_W`` (M,) is the chip's heater power of each setting: the global heating it causes is
+        a common phase that leaves these phases unchanged (see ``PhysicalInstance.phases``). ``drift`` (P,) replaces
+        the heaters' drift so far (the compiled measurement passes each call's); ``xp`` is numpy or jax.numpy.
         """
-        params = np.asarray(params, dtype=float)
+        params = xp.asarray(params, dtype=float)
         if self._ideal_path:
             return params
+        p2 = xp.atleast_2d(params)
         if self.physical is not None:
-            if total_W is None:
-                total_W = self.heater_power_W({layer: np.atleast_2d(params)})
-            phases = self.physical.phases(layer, np.atleast_2d(params), total_W)
+            phases = self._with_static_errors(layer, self.physical.phases(layer, p2, total_W, drift=drift, xp=xp))
         else:
-            phases = apply_crosstalk(drive_phases(np.atleast_2d(params), self.nonideal.drive), self._crosstalk[layer])
-        phases = self._with_static_errors(layer, phases)
+            phases = apply_crosstalk(drive_phases(p2, self.nonideal.drive, xp=xp), self._crosstalk[layer], xp)
+            phases = self._with_static_errors(layer, phases, drift)
         return phases if params.ndim == 2 else phases[0]
+
+    def field_amplitude(self, layer: int) -> float:
+        """Field amplitude mesh ``layer`` of this instance keeps: its column loss (and a physical chip's path loss)."""
+        return self._column_amp[layer] * (1.0 if self.physical is None else self.physical.loss_amplitude(layer))
 
     def _with_static_errors(self, layer: int, phases: Any, drift: Any = None) -> Any:
         """Heater phases plus this instance's fabrication offsets and drift (``drift``: a given one), scaled to the
@@ -478,8 +479,7 @@ class PhotonicChip:
         if self._ideal_path:
             return self.meshes[layer].unitary(self._state.params[layer])
         u = self._phys_meshes[layer].unitary(self.physical_phases(layer, self._state.params[layer]))
-        amp = self._column_amp[layer] * (1.0 if self.physical is None else self.physical.loss_amplitude(layer))
-        return u * amp
+        return u * self.field_amplitude(layer)
 
     def heater_table(self) -> list[dict[str, Any]]:
         """Heater name and committed phase of every heater on the chip."""

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import mesh_jit
-from .effects import apply_crosstalk, detect_with, drive_phases, is_noisy
+from .effects import detect_with, is_noisy
 from .encoding import NORM_FLOOR
 from .forward import forward_powers
 
@@ -45,17 +45,8 @@ def fabricated_query(chip: Any, params: list[Any], x: Any, layer: int, lab: dict
         fields = chip.encoder.encode_jax(x, dac=True) * np.sqrt(phys.input_mW)
 
     def transfer(l):
-        p = jnp.asarray(params[l])
-        p2 = jnp.atleast_2d(p)
-        d = None if drift is None else drift[l]
-        if phys is None:
-            phases = apply_crosstalk(drive_phases(p2, chip.nonideal.drive, xp=jnp), chip._crosstalk[l], jnp)
-            phases = chip._with_static_errors(l, phases, drift=d)
-            amp = chip._column_amp[l]
-        else:
-            phases = chip._with_static_errors(l, phys.phases(l, p2, drift=d, xp=jnp))
-            amp = chip._column_amp[l] * phys.loss_amplitude(l)
-        inner = _through(chip._phys_meshes[l], phases if p.ndim == 2 else phases[0])
+        phases = chip.physical_phases(l, params[l], drift=None if drift is None else drift[l], xp=jnp)
+        inner, amp = _through(chip._phys_meshes[l], phases), chip.field_amplitude(l)
         return lambda f: inner(f) * amp
 
     cells = chip.activation if phys is None else phys.activations
@@ -75,11 +66,9 @@ def fabricated_query(chip: Any, params: list[Any], x: Any, layer: int, lab: dict
 def heater_power_W(chip: Any, params: list[Any]) -> Any:
     """Total heater power (W) of each candidate setting (M,) of a physical chip: ``params[l]`` for the layers given,
     the committed drive for the others (the chip refuses a setting above ``[heaters] max_total_power_W``)."""
-    phys, total = chip.physical, 0.0
-    for l in range(chip.n_layers):
-        p = jnp.atleast_2d(jnp.asarray(params[l])) if l < len(params) else chip.get_params(l)[None, :]
-        total = total + jnp.sum(phys.heater_power_mW(l, p, jnp), axis=-1)
-    return total * 1e-3
+    thetas = [jnp.atleast_2d(jnp.asarray(params[l])) if l < len(params) else chip.get_params(l)[None, :]
+              for l in range(chip.n_layers)]
+    return chip.physical.total_power_W(thetas, jnp)
 
 
 def lab_draws(chip: Any, xs: np.ndarray, n_settings: int, layer: int) -> dict | None:
@@ -97,7 +86,7 @@ def lab_draws(chip: Any, xs: np.ndarray, n_settings: int, layer: int) -> dict | 
     noisy = phys is not None or (chip.nonideal.detection.enabled and is_noisy(chip.nonideal.detection, chip.reference_power))
     for _ in range(n_steps):
         if phys is not None:
-            phys.advance(phys.call_duration_s(n_settings, n_samples))
+            phys.advance_call(n_settings, n_samples)
             now = phys.drift
         else:
             chip.advance_drift(1)

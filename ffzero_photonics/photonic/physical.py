@@ -207,9 +207,9 @@ class PhysicalInstance:
         h = self.physics.heaters
         return h.power_W(h.dac(h.volts_for_phase(theta, xp), xp), xp) * 1e3
 
-    def total_power_W(self, thetas: Sequence[np.ndarray]) -> np.ndarray:
+    def total_power_W(self, thetas: Sequence[np.ndarray], xp=np) -> np.ndarray:
         """Total heater power (W) of each setting (M,) for every layer's (M or 1, P) nominal phases."""
-        return np.atleast_1d(sum(self.heater_power_mW(l, t).sum(axis=-1) for l, t in enumerate(thetas)) * 1e-3)
+        return xp.atleast_1d(sum(self.heater_power_mW(l, t, xp).sum(axis=-1) for l, t in enumerate(thetas)) * 1e-3)
 
     def check_power(self, total_W: np.ndarray) -> None:
         """Refuse (never clip) settings whose total heater power exceeds ``[heaters] max_total_power_W``."""
@@ -250,6 +250,10 @@ class PhysicalInstance:
         """Lab seconds of one query: latency + per setting (settling + one integration per sample)."""
         integration = self.physics.detector.integration_time_s * n_samples
         return self.physics.clock.call_latency_s + n_settings * (self.settle_s + integration)
+
+    def advance_call(self, n_settings: int, n_samples: int) -> None:
+        """Let the lab time of one query (:meth:`call_duration_s`) pass."""
+        self.advance(self.call_duration_s(n_settings, n_samples))
 
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` of lab time pass: every heater's drift evolves (random walk + linear rate)."""
