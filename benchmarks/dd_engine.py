@@ -1,6 +1,7 @@
 """DD training throughput: the numpy engine against the compiled jax engine, measured in the same run.
 
-Run: ``python benchmarks/dd_engine.py [--sizes 16 25 64] [--batches 16 128] [--steps 64] [--out docs/results/dd_engine.md]``.
+Run: ``python benchmarks/dd_engine.py [--sizes 16 25 64] [--physical 16:examples/chip.toml 25:examples/chip64.toml]
+[--batches 16 128] [--steps 64] [--out docs/results/dd_engine.md]``.
 One FFzero stage (the last layer of an ideal 2-layer chip, of the buildable (physical) 2-layer chip, and of the digits MLP)
 on digits: sample queries per second
 (2K candidate settings x B samples per step, K = 1) of the numpy step, the jax engine called once per step, and
@@ -25,6 +26,7 @@ import numpy as np  # noqa: E402
 
 from ffzero_photonics.data import load_dataset  # noqa: E402
 from ffzero_photonics.digital.mlp import MLP  # noqa: E402
+from ffzero_photonics.errors import UserInputError  # noqa: E402
 from ffzero_photonics.method.estimators import sample_directions  # noqa: E402
 from ffzero_photonics.photonic.chip import PhotonicChip  # noqa: E402
 from ffzero_photonics.photonic.chip_config import ChipConfig  # noqa: E402
@@ -82,6 +84,20 @@ def measure(make_model, data, batch: int, n_steps: int, repeat: int) -> dict[str
     return out
 
 
+def physical_case(item: str, parser: argparse.ArgumentParser) -> tuple[int, dict, str]:
+    """Ports, physics tables and path of one ``--physical N:CHIP.toml`` (bad input: one line from ``parser.error``)."""
+    n, _, path = item.partition(":")
+    if not n.isdigit() or int(n) < 2 or not path:
+        parser.error(f"--physical: expected PORTS:CHIP.toml (e.g. 16:examples/chip.toml), got {item!r}")
+    try:
+        config = ChipConfig.from_toml(path)
+    except UserInputError as exc:
+        parser.error(f"--physical: {exc}")
+    if not config.is_physical:
+        parser.error(f"--physical: {path} is not a physical chip ([chip] model = \"{config.chip.model}\")")
+    return int(n), config.physics_tables(), path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[16, 25, 64])
@@ -95,11 +111,10 @@ def main() -> None:
     data = load_dataset("digits", seed=0, standardize=False)
     cases = [(f"ideal chip N={n}, 2 layers", lambda n=n: PhotonicChip.for_data(data, ports=n, layers=2)) for n in args.sizes]
     for item in args.physical:
-        n, _, path = item.partition(":")
-        physics = ChipConfig.from_toml(path).physics_tables()
+        n, physics, path = physical_case(item, parser)
         cases.append((f"physical chip N={n}, 2 layers ({Path(path).name})",
-                      lambda n=int(n), physics=physics: build_model("photonic", data, model="physical", ports=n,
-                                                                    layers=2, physics=physics)))
+                      lambda n=n, physics=physics: build_model("photonic", data, model="physical", ports=n,
+                                                               layers=2, physics=physics)))
     cases.append(("digits MLP 64-100-100-100", lambda: MLP()))
     rows = ["| model | batch | numpy q/s | jax per-step q/s | jax run q/s | jax run / numpy |",
             "|---|---:|---:|---:|---:|---:|"]
