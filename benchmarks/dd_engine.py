@@ -18,6 +18,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -26,11 +27,12 @@ import numpy as np  # noqa: E402
 
 from ffzero_photonics.data import load_dataset  # noqa: E402
 from ffzero_photonics.digital.mlp import MLP  # noqa: E402
-from ffzero_photonics.errors import UserInputError  # noqa: E402
 from ffzero_photonics.method.estimators import sample_directions  # noqa: E402
 from ffzero_photonics.photonic.chip import PhotonicChip  # noqa: E402
-from ffzero_photonics.photonic.chip_config import ChipConfig  # noqa: E402
 from ffzero_photonics.registry import build_model  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from photonic_accuracy import physical_config  # noqa: E402
 from ffzero_photonics.trainer import Trainer  # noqa: E402
 
 
@@ -89,13 +91,7 @@ def physical_case(item: str, parser: argparse.ArgumentParser) -> tuple[int, dict
     n, _, path = item.partition(":")
     if not n.isdigit() or int(n) < 2 or not path:
         parser.error(f"--physical: expected PORTS:CHIP.toml (e.g. 16:examples/chip.toml), got {item!r}")
-    try:
-        config = ChipConfig.from_toml(path)
-    except UserInputError as exc:
-        parser.error(f"--physical: {exc}")
-    if not config.is_physical:
-        parser.error(f"--physical: {path} is not a physical chip ([chip] model = \"{config.chip.model}\")")
-    return int(n), config.physics_tables(), path
+    return int(n), physical_config(path, parser, "--physical").physics_tables(), path
 
 
 def main() -> None:

@@ -193,21 +193,27 @@ def main() -> None:
 
 def load_platform(path: str, ap: argparse.ArgumentParser) -> dict:
     """The physics tables of a physical CHIP.toml (a bad file: one line from ``ap.error``)."""
-    from ffzero_photonics.errors import UserInputError
-    from ffzero_photonics.photonic.chip_config import ChipConfig
-
-    try:
-        config = ChipConfig.from_toml(path)
-    except UserInputError as exc:
-        ap.error(f"--platform: {exc}")
-    if not config.is_physical:
-        ap.error(f"--platform: {path} is not a physical chip ([chip] model = \"{config.chip.model}\")")
+    config = physical_config(path, ap, "--platform")
     used = {("chip", "model"), ("chip", "ports"), ("chip", "layers")}
     unused = [f"[{t}] {k}" for t, table in config.to_dict(compact=True).items()
               if t in ("chip", "nonideal", "instrument") for k in table if (t, k) not in used]
     if unused:
         ap.error(f"--platform: {path} sets {unused[0]}, which the benchmark does not use; keep only the physics tables")
     return json.loads(json.dumps(config.physics_tables()))
+
+
+def physical_config(path: str, ap: argparse.ArgumentParser, flag: str):
+    """The ChipConfig of a physical CHIP.toml given to ``flag`` (a missing, bad or non-physical file: one line)."""
+    from ffzero_photonics.errors import UserInputError
+    from ffzero_photonics.photonic.chip_config import ChipConfig
+
+    try:
+        config = ChipConfig.from_toml(path)
+    except UserInputError as exc:
+        ap.error(f"{flag}: {exc}")
+    if not config.is_physical:
+        ap.error(f"{flag}: {path} is not a physical chip ([chip] model = \"{config.chip.model}\")")
+    return config
 
 
 def _note(args) -> str:
