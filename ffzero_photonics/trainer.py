@@ -415,10 +415,10 @@ class Trainer:
             engine = CompiledDD(model, objective, trainable, readout, tx, eps=cfg.eps, n_dirs=cfg.n_dirs,
                                 scheme=cfg.scheme)
 
-            def run_compiled(xs, ts, us):
-                """S steps in one compiled call; returns their losses."""
+            def run_compiled(X, idx, ts, us):
+                """S steps on the batches X[idx] in one compiled call; returns their losses."""
                 committed = [model.get_params(l) for l in range(readout + 1)]
-                theta, stepper.state, loss = engine.run(current(), stepper.state, committed, xs, ts, us)
+                theta, stepper.state, loss = engine.run(current(), stepper.state, committed, X, idx, ts, us)
                 commit(theta)
                 return [float(v) for v in loss]
 
@@ -440,7 +440,7 @@ class Trainer:
             end = min(n_batches, b + MAX_COMPILED_STEPS, (b // every + 1) * every if every else n_batches)
             idx = perm[b * bs : end * bs].reshape(end - b, bs)
             us = np.stack([sample_directions(self._rng, cfg.n_dirs, engine.dim, cfg.directions) for _ in range(end - b)])
-            losses.extend(step.run_compiled(X[idx], targets[idx], us))
+            losses.extend(step.run_compiled(X, idx, targets[idx], us))
             for _ in range(end - b):
                 before = model.counter.snapshot()
                 model.counter.record(engine.n_settings, bs, step.depth)

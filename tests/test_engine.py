@@ -119,6 +119,57 @@ def test_compiled_query_measures_what_query_measures(make):
         np.testing.assert_allclose(plain, model.query(x, layer)[0], rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("make", [lambda: MLP((64, 12, 10)), lambda: CNN(channels=(2, 3)),
+                                  lambda: PhotonicChip(64, ports=9, layers=3, mesh="reck")])
+def test_a_stage_split_measures_what_the_whole_compiled_query_measures(make):
+    model, rng = make(), np.random.default_rng(1)
+    x = rng.standard_normal((5, model.n_inputs))
+    committed = [model.get_params(l) for l in range(model.n_layers)]
+    for layer in range(1, model.n_layers):
+        cand = committed[layer][None] + 0.1 * rng.standard_normal((3, committed[layer].size))
+        stage_input, stage_query = model.compiled_stage(layer)
+        with jax.enable_x64(True):
+            split = np.asarray(stage_query(cand, stage_input(committed[:layer], x)))
+            whole = np.asarray(model.compiled_query(committed[:layer] + [cand], x, layer))
+        assert split.shape == whole.shape
+        np.testing.assert_allclose(split, whole, rtol=1e-12, atol=1e-14)
+
+
+def test_a_chip_whose_committed_layers_drift_or_read_noise_has_no_stage_split(pixels):
+    chip = PhotonicChip.for_data(pixels, ports=9, layers=2).with_nonideal(parse_preset("combined:medium"))
+    assert chip.compiled_stage(1) is None
+
+
+def test_the_engine_recomputes_a_stage_input_when_the_committed_layers_change(pixels):
+    import optax
+
+    from ffzero_photonics.method.engine_jax import CompiledDD
+
+    def run(engine, committed):
+        theta = committed[1].copy()
+        tx = optax.adam(1e-2)
+        idx = np.arange(32).reshape(2, 16)
+        targets = np.eye(10)[pixels.y_train]
+        us = np.random.default_rng(0).standard_normal((2, 1, theta.size))
+        with jax.enable_x64(True):
+            state = tx.init(jax.numpy.asarray(theta))
+        return engine.run(theta, state, committed, pixels.X_train, idx, targets[idx], us)[0]
+
+    chip = PhotonicChip.for_data(pixels, ports=16, layers=2)
+    trainer = Trainer(seed=0)
+    trainer.bind(chip, 10)
+    make = lambda: CompiledDD(chip, trainer.objectives[1], [1], 1, optax.adam(1e-2), eps=0.3, n_dirs=1,
+                              scheme="central")
+    engine = make()
+    assert engine._stage_input is not None  # the ideal chip's second stage runs its last layer alone
+    first = [chip.get_params(l) for l in range(2)]
+    moved = [first[0] + 0.5, first[1]]
+    a, b = run(engine, first), run(engine, moved)
+    assert np.max(np.abs(a - b)) > 1e-6
+    np.testing.assert_array_equal(b, run(make(), moved))
+    np.testing.assert_array_equal(a, run(engine, first))
+
+
 def test_jax_backend_refuses_a_model_without_a_compiled_measurement(pixels):
     wrapped = ForwardingBlackBox(MLP((64, 10)))  # a metering wrapper must see every query
     assert not has_compiled_measurement(wrapped)

@@ -157,14 +157,31 @@ class SequentialNet(abc.ABC):
         ``params[l]`` is (P_l,) or a candidate stack (M, P_l) for layers 0..layer; the output is
         (M, B, *out_shape), or (B, *out_shape) when no layer has candidates.
         """
+        layer = self._check_layer(layer)
+        h = self._compiled_layers(params, x, 0, layer + 1)
+        return h.reshape(h.shape[:-1] + self._infos[layer].out_shape)
+
+    def compiled_stage(self, layer: int) -> Any:
+        """:meth:`compiled_query` of ``layer`` split where that layer starts: (stage_input(params, x): the activations
+        entering it, stage_query(params[layer], h): its outputs from them); committed layers compute the same each time."""
+        layer = self._check_layer(layer)
+        shape = self._infos[layer].out_shape
+
+        def stage_query(p: Any, h: Any) -> Any:
+            h = self._compiled_layers([p], h, layer, layer + 1)
+            return h.reshape(h.shape[:-1] + shape)
+
+        return (lambda params, x: self._compiled_layers(params, x, 0, layer)), stage_query
+
+    def _compiled_layers(self, params: Sequence[Any], h: Any, first: int, stop: int) -> Any:
+        """Layers first..stop-1 on h as jax operations; ``params`` holds theirs, in order."""
         import jax.numpy as jnp
 
-        layer = self._check_layer(layer)
-        h = jnp.asarray(x)
-        for lay, p in zip(self._layers[: layer + 1], params):
+        h = jnp.asarray(h)
+        for lay, p in zip(self._layers[first:stop], params):
             p = jnp.asarray(p)
             h = self._act(lay.forward_batched(p, h, jnp) if p.ndim == 2 else lay.forward(p, h, jnp), jnp)
-        return h.reshape(h.shape[:-1] + self._infos[layer].out_shape)
+        return h
 
     def load_twin_params(self, params: Sequence[Any]) -> None:
         """Commit twin parameters (validated like :meth:`set_params`)."""

@@ -5,6 +5,10 @@ It applies to a model that declares a jax-traceable measurement (``compiled_quer
 numpy rng and passes them in, and everything runs in float64 under ``jax.enable_x64`` (the global flag is left
 alone), so the numbers match the numpy path's within float tolerance. A run of S steps is one ``lax.scan``:
 Python is entered once per run, not once per step. The query cost is recorded by the trainer, step by step.
+
+When one layer is trained after committed ones, and the model says its committed layers compute the same for the same
+input (``compiled_stage``: an ideal chip, a digital net), what enters the trained layer is computed once per stage for
+the whole data set and each step runs the trained layer alone: the same numbers, the same queries counted.
 """
 
 from __future__ import annotations
@@ -85,6 +89,10 @@ class CompiledDD:
         self._period = domain.period if domain.periodic.any() else None
         measure, eps, scale = model.compiled_query, float(eps), self.dim
         self._lab = getattr(model, "lab_draws", None)
+        split = getattr(model, "compiled_stage", None)
+        split = split(self.readout) if callable(split) and self.trainable == [self.readout] and self.readout > 0 else None
+        self._stage_input = None if split is None else jax.jit(split[0])
+        self._stage_key, self._stage_inputs = None, None
         limit = getattr(model, "compiled_setting_limit", None)
         self._limit = limit() if callable(limit) else None
 
@@ -95,7 +103,10 @@ class CompiledDD:
             return params
 
         def losses(params, xb, tb, lab):
-            out = measure(params, xb, self.readout) if self._lab is None else measure(params, xb, self.readout, lab)
+            if split is not None:  # xb: what enters the trained layer
+                out = split[1](params[self.readout], xb)
+            else:
+                out = measure(params, xb, self.readout) if self._lab is None else measure(params, xb, self.readout, lab)
             return objective.losses(jnp, out, tb)
 
         def step(carry, batch, committed):
@@ -137,21 +148,38 @@ class CompiledDD:
 
     def run(
         self, theta: np.ndarray, state: Any, committed: Sequence[np.ndarray],
-        xs: np.ndarray, ts: np.ndarray, us: np.ndarray,
+        X: np.ndarray, idx: np.ndarray, ts: np.ndarray, us: np.ndarray,
     ) -> tuple[np.ndarray, Any, np.ndarray]:
-        """S steps from ``theta`` and optimizer ``state``: inputs xs (S, B, n_in), targets ts (S, B, ...),
-        directions us (S, K, d). Returns the new theta, the new optimizer state and the S step losses.
+        """S steps from ``theta`` and optimizer ``state`` on the batches X[idx] (idx (S, B) rows of the data X):
+        targets ts (S, B, ...), directions us (S, K, d). Returns the new theta, the new optimizer state and the S
+        step losses.
 
         A system with lab state draws the S calls' noise and drift first (its state moves on by S calls); a setting
         above its limit is refused after the run, with the system's own error, as ``query`` would refuse it.
         """
-        labs = None if self._lab is None else self._lab(xs, self.n_settings, self.readout)
+        idx = np.asarray(idx)
         with jax.enable_x64(True):
+            if self._stage_input is not None:
+                xs, labs = jnp.take(self._inputs(committed, X), jnp.asarray(idx), axis=0), None
+            else:
+                xs = np.asarray(X)[idx]
+                labs = None if self._lab is None else self._lab(xs, self.n_settings, self.readout)
+                xs = jnp.asarray(xs, dtype=jnp.float64)
             theta, state, loss, peak = self._run(
                 jnp.asarray(theta, dtype=jnp.float64), state, [jnp.asarray(p, dtype=jnp.float64) for p in committed],
-                jnp.asarray(xs, dtype=jnp.float64), jnp.asarray(ts, dtype=jnp.float64), jnp.asarray(us, dtype=jnp.float64),
+                xs, jnp.asarray(ts, dtype=jnp.float64), jnp.asarray(us, dtype=jnp.float64),
                 jax.tree_util.tree_map(jnp.asarray, labs),
             )
             if self._limit is not None:
                 self._limit[1](np.asarray(peak))
             return np.asarray(theta), state, np.asarray(loss)
+
+    def _inputs(self, committed: Sequence[np.ndarray], X: np.ndarray) -> Any:
+        """What enters the trained layer for every row of X, computed once for these committed layers and this data
+        array (the same object, not changed in place: the trainer's training split)."""
+        fixed = [np.array(p, dtype=np.float64) for p in committed[: self.readout]]
+        known = self._stage_key
+        if known is None or known[0] is not X or not all(np.array_equal(a, b) for a, b in zip(known[1], fixed)):
+            self._stage_inputs = self._stage_input([jnp.asarray(p) for p in fixed], jnp.asarray(X, dtype=jnp.float64))
+            self._stage_key = (X, fixed)
+        return self._stage_inputs

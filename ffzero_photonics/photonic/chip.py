@@ -301,6 +301,13 @@ class PhotonicChip:
             return measure_jax.ideal_query(self, params, x, layer)
         return measure_jax.fabricated_query(self, params, x, layer, lab)
 
+    def compiled_stage(self, layer: int) -> Any:
+        """None, or :meth:`compiled_query` of ``layer`` split where that layer starts (the ideal chip, whose committed
+        layers read the same for the same input): (stage_input(params, x), stage_query(params[layer], z))."""
+        from . import measure_jax
+
+        return measure_jax.ideal_stage(self, layer) if self._ideal_path else None
+
     def lab_draws(self, xs: np.ndarray, n_settings: int, layer: int) -> Any:
         """The noise, drift and input fields of queries of inputs xs (S, B, n_in), for :meth:`compiled_query`; the lab
         state moves on as theirs would (None for the ideal chip)."""

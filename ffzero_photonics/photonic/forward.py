@@ -13,7 +13,7 @@ import numpy as np
 
 from .activation import EOActivation
 
-__all__ = ["forward_powers", "readout_power"]
+__all__ = ["forward_powers", "layer_cells", "readout_power"]
 
 
 def readout_power(fields: Any, activation: EOActivation, is_output_layer: bool, xp=np) -> Any:
@@ -23,23 +23,28 @@ def readout_power(fields: Any, activation: EOActivation, is_output_layer: bool, 
 
 def forward_powers(fields: Any, transfers: Sequence[Callable[[Any], Any]],
                    activation: EOActivation | Sequence[EOActivation], n_layers: int,
-                   *, xp=np, every_layer: bool = False) -> Any:
-    """Detector powers of layer ``len(transfers) - 1`` of an ``n_layers`` chip (``every_layer``: a list, one per layer).
+                   *, xp=np, every_layer: bool = False, first: int = 0) -> Any:
+    """Detector powers of layer ``first + len(transfers) - 1`` of an ``n_layers`` chip (``every_layer``: a list, one per layer).
 
-    ``fields`` are the encoded input fields (..., N); ``transfers[l]`` maps the
-    fields entering mesh l to the fields leaving it. The activation (one for
+    ``fields`` are the encoded input fields (..., N), or with ``first`` the fields entering mesh ``first``;
+    ``transfers[i]`` maps the fields entering mesh ``first + i`` to the fields leaving it. The activation (one for
     every gap, or a sequence: one per gap, each at its own operating point)
     acts between consecutive layers; the readout follows :func:`readout_power`.
     """
-    if not 1 <= len(transfers) <= n_layers:
-        raise ValueError(f"need 1..{n_layers} layer transfers, got {len(transfers)}")
-    cells = [activation] * n_layers if isinstance(activation, EOActivation) else list(activation)
-    last = len(transfers) - 1
+    if not 0 <= first < n_layers or not 1 <= first + len(transfers) <= n_layers:
+        raise ValueError(f"need 1..{n_layers} layer transfers, got {len(transfers)} from layer {first}")
+    cells = layer_cells(activation, n_layers)
+    last = first + len(transfers) - 1
     outputs = []
-    for l, transfer in enumerate(transfers):
+    for l, transfer in enumerate(transfers, start=first):
         fields = transfer(fields)
         if every_layer or l == last:
             outputs.append(readout_power(fields, cells[l] if l < n_layers - 1 else None, l == n_layers - 1, xp))
         if l < last:
             fields = cells[l].apply(fields, xp)
     return outputs if every_layer else outputs[-1]
+
+
+def layer_cells(activation: EOActivation | Sequence[EOActivation], n_layers: int) -> list[EOActivation]:
+    """The activation cell after each layer: one cell for every gap, or the given sequence."""
+    return [activation] * n_layers if isinstance(activation, EOActivation) else list(activation)

@@ -16,9 +16,9 @@ import numpy as np
 from . import mesh_jit
 from .effects import detect_with, is_noisy
 from .encoding import NORM_FLOOR
-from .forward import forward_powers
+from .forward import forward_powers, layer_cells
 
-__all__ = ["fabricated_query", "heater_power_W", "ideal_query", "lab_draws"]
+__all__ = ["fabricated_query", "heater_power_W", "ideal_query", "ideal_stage", "lab_draws"]
 
 
 def ideal_query(chip: Any, params: list[Any], x: Any, layer: int) -> Any:
@@ -26,6 +26,23 @@ def ideal_query(chip: Any, params: list[Any], x: Any, layer: int) -> Any:
     fields = _unit_fields(chip, x) * np.sqrt(chip.input_power)
     transfers = [_through(chip.meshes[l], params[l]) for l in range(layer + 1)]
     return forward_powers(fields, transfers, chip.activation, chip.n_layers, xp=jnp)
+
+
+def ideal_stage(chip: Any, layer: int):
+    """The ideal chip's ``ideal_query`` of ``layer`` split at that layer: (the fields entering mesh ``layer`` from x
+    through committed ``params[0..layer-1]``, the readings of ``layer`` for ``params`` (P,) or (M, P) from them)."""
+    cells = layer_cells(chip.activation, chip.n_layers)
+
+    def stage_input(params: list[Any], x: Any) -> Any:
+        fields = _unit_fields(chip, x) * np.sqrt(chip.input_power)
+        for l in range(layer):
+            fields = cells[l].apply(mesh_jit.propagate(chip.meshes[l], params[l], fields), jnp)
+        return fields
+
+    def stage_query(params: Any, fields: Any) -> Any:
+        return forward_powers(fields, [_through(chip.meshes[layer], params)], cells, chip.n_layers, xp=jnp, first=layer)
+
+    return stage_input, stage_query
 
 
 def fabricated_query(chip: Any, params: list[Any], x: Any, layer: int, lab: dict | None = None) -> Any:
