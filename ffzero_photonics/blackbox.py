@@ -144,6 +144,10 @@ class CompiledMeasurement(Protocol):
         ``query`` calls of inputs xs (S, B, ...) (its lab state moves on as theirs would), whose per-call slices
         ``compiled_query(params, x, layer, lab)`` takes; and ``compiled_setting_limit()``: None, or (each setting's
         limited quantity as a jax function of ``params``, the host check that refuses values above the limit).
+
+        A system whose committed layers compute the same for the same input may also declare
+        ``compiled_stage(layer)``: None, or (stage_input(params, x): what enters ``layer``, stage_query(params[layer], z):
+        its readings from that), so the engine computes what enters a trained layer once per stage.
         """
         ...
 
