@@ -93,8 +93,8 @@ class CompiledDD:
         split = split(self.readout) if callable(split) and self.trainable == [self.readout] and self.readout > 0 else None
         self._stage_input = None if split is None else jax.jit(split[0])
         self._stage_key, self._stage_inputs = None, None
-        limit = getattr(model, "compiled_setting_limit", None)
-        self._limit = limit() if callable(limit) else None
+        power = getattr(model, "compiled_setting_power", None)
+        self._power = power() if callable(power) else None
 
         def settings(cand, committed):
             params = list(committed)
@@ -122,16 +122,16 @@ class CompiledDD:
                 values = losses(params, xb, tb, lab)
                 delta = (values[1:] - values[0]) / eps
                 loss = values[0]
-            peak = jnp.max(self._limit[0](params)) if self._limit is not None else jnp.zeros(())
+            spent = self._power[0](params) if self._power is not None else jnp.zeros(self.n_settings)
             grad = scale * (delta @ u) / n_dirs
             updates, state = tx.update(grad, state, theta)
             theta = self._wrap(self._project(optax.apply_updates(theta, updates)))
-            return (theta, state), (loss, peak)
+            return (theta, state), (loss, spent)
 
         def run(theta, state, committed, xs, ts, us, labs):
-            (theta, state), (loss, peak) = jax.lax.scan(lambda c, b: step(c, b, committed), (theta, state),
-                                                        (xs, ts, us, labs))
-            return theta, state, loss, peak
+            (theta, state), (loss, spent) = jax.lax.scan(lambda c, b: step(c, b, committed), (theta, state),
+                                                         (xs, ts, us, labs))
+            return theta, state, loss, spent
 
         self._run = jax.jit(run)
 
@@ -154,8 +154,9 @@ class CompiledDD:
         targets ts (S, B, ...), directions us (S, K, d). Returns the new theta, the new optimizer state and the S
         step losses.
 
-        A system with lab state draws the S calls' noise and drift first (its state moves on by S calls); a setting
-        above its limit is refused after the run, with the system's own error, as ``query`` would refuse it.
+        A system with lab state draws the S calls' noise and drift first (its state moves on by S calls); the S steps'
+        setting powers go to the system after the run, which refuses one above its limit with its own error, as
+        ``query`` would, and meters their energy.
         """
         idx = np.asarray(idx)
         with jax.enable_x64(True):
@@ -165,13 +166,13 @@ class CompiledDD:
                 xs = np.asarray(X)[idx]
                 labs = None if self._lab is None else self._lab(xs, self.n_settings, self.readout)
                 xs = jnp.asarray(xs, dtype=jnp.float64)
-            theta, state, loss, peak = self._run(
+            theta, state, loss, spent = self._run(
                 jnp.asarray(theta, dtype=jnp.float64), state, [jnp.asarray(p, dtype=jnp.float64) for p in committed],
                 xs, jnp.asarray(ts, dtype=jnp.float64), jnp.asarray(us, dtype=jnp.float64),
                 jax.tree_util.tree_map(jnp.asarray, labs),
             )
-            if self._limit is not None:
-                self._limit[1](np.asarray(peak))
+            if self._power is not None:
+                self._power[1](np.asarray(spent), idx.shape[1])
             return np.asarray(theta), state, np.asarray(loss)
 
     def _inputs(self, committed: Sequence[np.ndarray], X: np.ndarray) -> Any:

@@ -117,6 +117,7 @@ class PhotonicChip:
         self._state = ParamState(self._infos, initial)
         self.counter = QueryCounter()
         self.energy_model = EnergyModel()
+        self.heater_energy_J: float | None = None  # metered from meter_heater_energy() on
         self._fabricate(int(seed))
 
     def _layer_routes(self, layer: int):
@@ -185,6 +186,8 @@ class PhotonicChip:
         """Detector powers of ``layer`` (monitor taps, or the output detectors of the last layer); mW on a physical chip."""
         x = check_inputs(x, self.n_inputs)
         settings, m = check_settings(self._infos, layer, settings)
+        if self.heater_energy_J is not None and settings:
+            self.heater_energy_J += self.query_energy_J(len(x), settings)
         if self.physical is not None:
             return self._physical_query(x, layer, settings, m)
         if not self._ideal_path:
@@ -315,14 +318,26 @@ class PhotonicChip:
 
         return measure_jax.lab_draws(self, xs, n_settings, layer)
 
-    def compiled_setting_limit(self) -> Any:
-        """None, or (each setting's heater power W as a jax function of params, the check refusing it): the physical
-        chip's ``[heaters] max_total_power_W``, for the compiled engine."""
-        if self.physical is None:
+    def compiled_setting_power(self) -> Any:
+        """None, or (each candidate setting's total heater power (W) as a jax function of params, what the host does
+        with a compiled run's (S, M) powers of n_samples-sample calls): refuse one above a physical chip's
+        ``[heaters] max_total_power_W`` as ``query`` does, and add their energy when it is metered."""
+        if self.physical is None and self.heater_energy_J is None:
             return None
         from . import measure_jax
 
-        return (lambda params: measure_jax.heater_power_W(self, params)), self.physical.check_power
+        def after_run(power_W: np.ndarray, n_samples: int) -> None:
+            if self.physical is not None:
+                self.physical.check_power(power_W)
+            if self.heater_energy_J is not None:
+                self.heater_energy_J += float(np.sum(power_W)) * self.energy_model.setting_time_s(n_samples)
+
+        return (lambda params: measure_jax.heater_power_W(self, params)), after_run
+
+    def meter_heater_energy(self) -> None:
+        """From now on add up the heater energy (J) of every query with candidate settings (the training queries) in
+        :attr:`heater_energy_J`, on either engine (``EnergyModel``: settling plus sampling time per setting)."""
+        self.heater_energy_J = 0.0
 
     # ---------- the fabricated instance (simulation-only views and controls) ----------
     def _fabricate(self, seed: int) -> None:

@@ -139,9 +139,9 @@ def drive_phases(requested, drive: Drive, *, xp=np, dac: bool = True):
     return voltage_to_phase(volts, drive, xp)
 
 
-def heater_power_mW(drive_phase, p_pi_mW: float = 20.0):
+def heater_power_mW(drive_phase, p_pi_mW: float = 20.0, *, xp=np):
     """Electrical power (mW) a heater dissipates to add ``drive_phase``: P_pi phase / pi."""
-    return p_pi_mW * np.asarray(drive_phase, dtype=float) / math.pi
+    return p_pi_mW * xp.asarray(drive_phase, dtype=float) / math.pi
 
 
 @dataclass(frozen=True)

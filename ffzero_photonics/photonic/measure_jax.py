@@ -14,16 +14,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import mesh_jit
-from .effects import detect_with, is_noisy
+from .effects import detect_with, drive_phases, heater_power_mW, is_noisy
 from .encoding import NORM_FLOOR
 from .forward import forward_powers, layer_cells
 
-__all__ = ["fabricated_query", "heater_power_W", "ideal_query", "ideal_stage", "lab_draws"]
+__all__ = ["fabricated_query", "heater_power_W", "ideal_query", "ideal_stage", "input_fields", "lab_draws"]
 
 
 def ideal_query(chip: Any, params: list[Any], x: Any, layer: int) -> Any:
     """The ideal chip's detector powers of ``layer`` for ``params[l]`` (P,) or candidate stacks (M, P)."""
-    fields = _unit_fields(chip, x) * np.sqrt(chip.input_power)
+    fields = input_fields(chip, x)
     transfers = [_through(chip.meshes[l], params[l]) for l in range(layer + 1)]
     return forward_powers(fields, transfers, chip.activation, chip.n_layers, xp=jnp)
 
@@ -34,7 +34,7 @@ def ideal_stage(chip: Any, layer: int):
     cells = layer_cells(chip.activation, chip.n_layers)
 
     def stage_input(params: list[Any], x: Any) -> Any:
-        fields = _unit_fields(chip, x) * np.sqrt(chip.input_power)
+        fields = input_fields(chip, x)
         for l in range(layer):
             fields = cells[l].apply(mesh_jit.propagate(chip.meshes[l], params[l], fields), jnp)
         return fields
@@ -54,12 +54,7 @@ def fabricated_query(chip: Any, params: list[Any], x: Any, layer: int, lab: dict
     """
     phys = chip.physical
     drift = None if lab is None else lab["drift"]
-    if lab is not None:
-        fields = lab["fields"]
-    elif phys is None:
-        fields = _unit_fields(chip, x) * np.sqrt(chip.input_power)
-    else:
-        fields = chip.encoder.encode_jax(x, dac=True) * np.sqrt(phys.input_mW)
+    fields = lab["fields"] if lab is not None else input_fields(chip, x)
 
     def transfer(l):
         phases = chip.physical_phases(l, params[l], drift=None if drift is None else drift[l], xp=jnp)
@@ -81,11 +76,16 @@ def fabricated_query(chip: Any, params: list[Any], x: Any, layer: int, lab: dict
 
 
 def heater_power_W(chip: Any, params: list[Any]) -> Any:
-    """Total heater power (W) of each candidate setting (M,) of a physical chip: ``params[l]`` for the layers given,
-    the committed drive for the others (the chip refuses a setting above ``[heaters] max_total_power_W``)."""
+    """Total heater power (W) of each candidate setting (M,): ``params[l]`` for the layers given, the committed drive
+    for the others (what ``PhotonicChip.heater_power_W`` computes; a physical chip refuses a setting above
+    ``[heaters] max_total_power_W``)."""
     thetas = [jnp.atleast_2d(jnp.asarray(params[l])) if l < len(params) else chip.get_params(l)[None, :]
               for l in range(chip.n_layers)]
-    return chip.physical.total_power_W(thetas, jnp)
+    if chip.physical is not None:
+        return chip.physical.total_power_W(thetas, jnp)
+    drive = chip.nonideal.drive
+    mW = sum(heater_power_mW(drive_phases(t, drive, xp=jnp), drive.p_pi_mW, xp=jnp).sum(axis=1) for t in thetas)
+    return jnp.atleast_1d(mW) * 1e-3
 
 
 def lab_draws(chip: Any, xs: np.ndarray, n_settings: int, layer: int) -> dict | None:
@@ -115,6 +115,13 @@ def lab_draws(chip: Any, xs: np.ndarray, n_settings: int, layer: int) -> dict | 
             normals.append(rng.standard_normal(shape))
     fields = chip.input_fields(np.reshape(xs, (n_steps * n_samples, -1))).reshape(n_steps, n_samples, -1)
     return {"drift": [np.stack(d) for d in drift], "normals": np.stack(normals) if noisy else None, "fields": fields}
+
+
+def input_fields(chip: Any, x: Any) -> Any:
+    """The input fields of x as jax operations (what ``chip.input_fields`` computes; a physical chip's DAC-set ones)."""
+    if chip.physical is not None:
+        return chip.encoder.encode_jax(x, dac=True) * np.sqrt(chip.physical.input_mW)
+    return _unit_fields(chip, x) * np.sqrt(chip.input_power)
 
 
 def _through(mesh: Any, params: Any):

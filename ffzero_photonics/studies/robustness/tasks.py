@@ -2,7 +2,8 @@
 
 Offline = BP+AD on the ideal digital twin, its phases then programmed onto the
 non-ideal chip; in situ = FFzero (or BP+DD) trained through ``query`` on the
-non-ideal chip itself, with the heater energy of every training query metered.
+non-ideal chip itself, with the heater energy of every training query metered. DD runs on the compiled engine
+(``backend="jax"``: the numpy engine's numbers, the same queries and lab time counted).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...blackbox import ForwardingBlackBox
 from ...data import load_dataset
 from ...photonic.chip import PhotonicChip
 from ...photonic.chip_config import ChipConfig
@@ -49,43 +49,37 @@ def _chip(plan: StudyPlan, seed: int, layers: int, nonideal: NonIdealConfig | di
     return PhotonicChip.for_data(_data(seed, False), ports=plan.ports, layers=layers, seed=seed, nonideal=nonideal, **kw)
 
 
-class _Metered(ForwardingBlackBox):
-    """Adds up the heater energy (J) of every training query sent to the chip."""
-
-    def __init__(self, chip):
-        super().__init__(chip)
-        self.energy_J = 0.0
-
-    def query(self, x, layer, settings=None):
-        if settings:
-            self.energy_J += self.inner.query_energy_J(len(x), settings)
-        return self.inner.query(x, layer, settings)
-
-
 def _train_config(plan: StudyPlan, seed: int, *, epochs: int, **overrides: Any):
-    """Every recipe field set explicitly: the paradigm's defaults, then the plan's, then ``overrides``."""
+    """Every recipe field set explicitly: the paradigm's defaults, then the plan's, then ``overrides``; DD compiled."""
     paradigm = overrides.pop("paradigm", "ffzero")
     base = {**default_train(paradigm), "paradigm": paradigm, "epochs": epochs, "batch_size": plan.batch_size,
             "lr": plan.lr, "eps": plan.eps, "seed": seed}
-    return TrainConfig(**{**base, **overrides})
+    config = {**base, **overrides}
+    if config.get("estimator", "dd") == "dd":
+        config["backend"] = "jax"
+    return TrainConfig(**config)
 
 
 def _fit(model, data, config, *, meter: bool) -> tuple[Any, list[dict], float]:
     """Train ``model`` with ``config``; returns the trainer, a per-epoch curve and the training heater energy (J)."""
-    target = _Metered(model) if meter else model
+    if meter:
+        model.meter_heater_energy()
     curve: list[dict] = []
+
+    def energy() -> float:
+        return model.heater_energy_J if meter else 0.0
 
     def on_epoch(tr):
         row = tr.history[-1]
         curve.append({
             "stage": row["stage"], "epoch": row["epoch"], "val_accuracy": row.get("val_vote", row["val_score"]),
             "train_sample_queries": row["train_sample_queries"], "train_settings": row["train_settings"],
-            "energy_J": getattr(target, "energy_J", 0.0),
+            "energy_J": energy(),
         })
 
     tr = Trainer(config)
-    tr.fit(target, data, on_epoch=on_epoch)
-    return tr, curve, getattr(target, "energy_J", 0.0)
+    tr.fit(model, data, on_epoch=on_epoch)
+    return tr, curve, energy()
 
 
 def _scores(result: dict, prefix: str = "test") -> dict[str, float]:
