@@ -17,6 +17,7 @@ from ffzero_photonics.fab.run import (
     epochs_for_budget,
     recover_instance,
     run_fab,
+    tune_config,
     yield_curve,
 )
 from ffzero_photonics.fab.spread import FabSpread, draw_errors
@@ -26,7 +27,7 @@ from ffzero_photonics.runs import RunSpec, train_run
 from ffzero_photonics.tapeout import export_chip, export_run
 from ffzero_photonics.tapeout.layout_network import LayoutNetwork
 from ffzero_photonics.tapeout.signoff import layer_unitary, signoff_run
-from ffzero_photonics.trainer import TrainConfig
+from ffzero_photonics.trainer import TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,56 @@ def test_in_situ_fine_tune_uses_only_the_black_box(design):
     assert not np.array_equal(spy.get_params(0), design.drives[0])
     untouched = FabricatedChip(design, spread, seed=0, instance=1)
     assert untouched.test_accuracy() == row["accuracy_before"]
+
+
+@pytest.fixture(scope="module")
+def physical_design(tmp_path_factory):
+    """A 2-layer N=4 physical chip (examples/chip.toml's tables: detector noise, drift) on iris, exported."""
+    root = tmp_path_factory.mktemp("fab_physical")
+    spec = RunSpec(model="photonic", model_options={"model": "physical", "ports": 4, "layers": 2}, dataset="iris",
+                   train=TrainConfig(paradigm="ffzero", epochs=1, batch_size=16))
+    train_run(spec, root / "run", progress=False, log=lambda m: None)
+    result, _ = export_run(root / "run", root / "chip.gds")
+    return load_design(str(root / "run"), str(result.gds_path))
+
+
+@pytest.mark.parametrize("which", ["paper", "physical"])
+def test_an_instance_recovers_on_the_compiled_engine_as_on_numpy(design, physical_design, which):
+    """Same drives, queries, lab seconds, drift and noise stream after an in-situ fine-tune on either engine."""
+    d = design if which == "paper" else physical_design
+    chips = {}
+    for backend in ("numpy", "jax"):
+        chip = FabricatedChip(d, FabSpread(sigma_neff=3e-4), seed=0, instance=2)
+        Trainer(tune_config(d, 3, backend=backend)).fit(chip, d.data)
+        chips[backend] = chip
+    a, b = chips["numpy"], chips["jax"]
+    for l in range(a.n_layers):
+        np.testing.assert_allclose(b.get_params(l), a.get_params(l), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(b._drift[l], a._drift[l], rtol=0, atol=0)
+    assert not np.array_equal(a.get_params(0), d.drives[0])
+    assert b.counter.snapshot() == a.counter.snapshot() and b.lab_seconds == a.lab_seconds > 0
+    assert b._rng.bit_generator.state == a._rng.bit_generator.state
+    assert b.test_accuracy() == a.test_accuracy()
+    if which == "physical":
+        assert a._detectors is not None and np.max(np.abs(a._drift[0])) > 0
+
+
+def test_an_instance_compiled_query_reads_what_query_reads(physical_design):
+    import jax
+
+    a, b = (FabricatedChip(physical_design, FabSpread(), seed=0, instance=3) for _ in range(2))
+    x = physical_design.data.X_train[:5]
+    rng = np.random.default_rng(0)
+    for layer in range(a.n_layers):
+        cand = a.get_params(layer)[None] + 0.1 * rng.standard_normal((3, a.layer_info(layer).n_params))
+        cand = np.clip(cand, a.layer_info(layer).low, a.layer_info(layer).high)
+        want = a.query(x, layer, {layer: cand})
+        lab = b.lab_draws(x[None], 3, layer)
+        one = jax.tree_util.tree_map(lambda v: v[0], lab)
+        with jax.enable_x64(True):
+            got = np.asarray(b.compiled_query([b.get_params(l) for l in range(layer)] + [cand], x, layer, one))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+        assert b.lab_seconds == a.lab_seconds and b._rng.bit_generator.state == a._rng.bit_generator.state
 
 
 def test_budget_and_yield_curve(design):

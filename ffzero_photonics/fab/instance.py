@@ -51,6 +51,11 @@ class FabricatedChip:
             route, theta_offset = path_phases(lp, spec, dneff=errors.dneff[l])
             self._meshes.append(CompiledMesh(spec, coupling=errors.coupling[l], route_phase=route))
             self._theta_offset.append(theta_offset)
+        self._arm_offset = []  # per layer (P,): each MZI cell's arm offset on its theta heater
+        for spec, offset in zip(design.specs, self._theta_offset):
+            arm = np.zeros(spec.n_params)
+            arm[0 : 2 * spec.n_mzis : 2] = offset
+            self._arm_offset.append(arm)
         self._crosstalk = design.crosstalk if spread.crosstalk else [None] * design.n_layers
         self._drift = [np.zeros(s.n_params) for s in design.specs]
         self._rng = np.random.default_rng([self.seed, self.instance, 99])
@@ -91,19 +96,33 @@ class FabricatedChip:
         return self._detectors[layer].read(power, self._rng)[0]
 
     # ---------- the hidden physics ----------
-    def heater_phases(self, layer: int, drives: np.ndarray) -> np.ndarray:
-        """Phases (M, P) the heaters of ``layer`` really produce for drives (M, P), cell arm offsets included."""
-        theta = np.atleast_2d(np.asarray(drives, dtype=float))
+    def heater_phases(self, layer: int, drives, *, drift=None, xp=np):
+        """Phases (M, P) the heaters of ``layer`` really produce for drives (M, P), cell arm offsets included: at the
+        drift so far, or at ``drift`` (P,); in numpy or jax (``xp``)."""
+        theta = xp.atleast_2d(xp.asarray(drives, dtype=float))
         if self._infos[layer].domain == PERIODIC:
-            theta = np.mod(theta, 2 * np.pi)
+            theta = xp.mod(theta, 2 * np.pi)
         power = theta * self._errors.power_factor[layer]  # in units of P_pi,0 / pi
         K = self._crosstalk[layer]
         if K is not None:
-            power = np.asarray(K @ power.T).T
-        phases = power / self._errors.p_pi_factor[layer] + self._drift[layer]
-        n_mzis = self.design.specs[layer].n_mzis
-        phases[:, 0 : 2 * n_mzis : 2] += self._theta_offset[layer]
-        return phases
+            dense = K if xp is np else xp.asarray(K.toarray() if hasattr(K, "toarray") else np.asarray(K))
+            power = xp.asarray(dense @ power.T).T
+        phases = power / self._errors.p_pi_factor[layer] + (self._drift[layer] if drift is None else drift)
+        return phases + self._arm_offset[layer]
+
+    # ---------- the compiled engine (backend="jax"): the same query traced, its randomness drawn here ----------
+    def compiled_query(self, params, x, layer: int, lab=None):
+        """``query`` as a pure jax function (uncounted); ``lab`` one call's slice of :meth:`lab_draws`."""
+        from .measure_jax import instance_query
+
+        return instance_query(self, params, x, layer, lab)
+
+    def lab_draws(self, xs: np.ndarray, n_settings: int, layer: int) -> dict:
+        """Drift, detector normals and input fields of S queries of inputs xs (S, B, n_in), drawn as ``query`` draws
+        them; the lab clock and drift move on as those queries would move them."""
+        from .measure_jax import lab_draws
+
+        return lab_draws(self, xs, n_settings, layer)
 
     def _transfer(self, layer: int, drives: np.ndarray):
         mesh, amp = self._meshes[layer], self.design.amplitudes[layer]

@@ -33,10 +33,12 @@ EVAL_TRAIN_MAX = 64  # training samples the trainer re-measures after each epoch
 MAX_INSTANCES = 100_000
 
 
-def tune_config(design: FabDesign, epochs: int, lr: float | None = None) -> TrainConfig:
-    """The in-situ recipe: the run's trainer config (same seed, so the same objectives) with ``epochs`` per layer."""
+def tune_config(design: FabDesign, epochs: int, lr: float | None = None, backend: str = "jax") -> TrainConfig:
+    """The in-situ recipe: the run's trainer config (same seed, so the same objectives) with ``epochs`` per layer, DD
+    on the compiled engine (the numpy engine's numbers) unless ``backend`` says otherwise."""
     cfg = design.trainer.config
-    return replace(cfg, paradigm="ffzero", epochs=int(epochs), lr=cfg.lr if lr is None else float(lr), backend="numpy",
+    backend = backend if cfg.estimator == "dd" else "numpy"  # the compiled engine runs DD only
+    return replace(cfg, paradigm="ffzero", epochs=int(epochs), lr=cfg.lr if lr is None else float(lr), backend=backend,
                    checkpoint_every=0, eval_train_max=EVAL_TRAIN_MAX)
 
 
@@ -65,8 +67,8 @@ def recover_instance(design: FabDesign, spread: FabSpread, *, seed: int, instanc
     before = chip.test_accuracy()
     t0 = time.perf_counter()
     if epochs > 0:
-        box = chip if chip_wrapper is None else chip_wrapper(chip)
-        Trainer(tune_config(design, epochs, lr)).fit(box, design.data)
+        box = chip if chip_wrapper is None else chip_wrapper(chip)  # a wrapper sees every query: the numpy engine
+        Trainer(tune_config(design, epochs, lr, "jax" if chip_wrapper is None else "numpy")).fit(box, design.data)
     return {
         "instance": int(instance), "accuracy_before": before, "accuracy_after": chip.test_accuracy(),
         "sample_queries": chip.counter.sample_queries, "calls": chip.counter.calls, "settings": chip.counter.settings,
