@@ -319,20 +319,11 @@ class PhotonicChip:
         return measure_jax.lab_draws(self, xs, n_settings, layer)
 
     def compiled_setting_power(self) -> Any:
-        """None, or (each candidate setting's total heater power (W) as a jax function of params, what the host does
-        with a compiled run's (S, M) powers of n_samples-sample calls): refuse one above a physical chip's
-        ``[heaters] max_total_power_W`` as ``query`` does, and add their energy when it is metered."""
-        if self.physical is None and self.heater_energy_J is None:
-            return None
+        """None, or (each candidate setting's heater power (W) as a jax function of params, the host function given a
+        compiled run's (S, M) powers: refuses a physical chip's over-limit setting as ``query`` does, meters energy)."""
         from . import measure_jax
 
-        def after_run(power_W: np.ndarray, n_samples: int) -> None:
-            if self.physical is not None:
-                self.physical.check_power(power_W)
-            if self.heater_energy_J is not None:
-                self.heater_energy_J += float(np.sum(power_W)) * self.energy_model.setting_time_s(n_samples)
-
-        return (lambda params: measure_jax.heater_power_W(self, params)), after_run
+        return measure_jax.setting_power(self)
 
     def meter_heater_energy(self) -> None:
         """From now on add up the heater energy (J) of every query with candidate settings (the training queries) in

@@ -18,7 +18,7 @@ from .effects import detect_with, drive_phases, heater_power_mW, is_noisy
 from .encoding import NORM_FLOOR
 from .forward import forward_powers, layer_cells
 
-__all__ = ["fabricated_query", "heater_power_W", "ideal_query", "ideal_stage", "input_fields", "lab_draws"]
+__all__ = ["fabricated_query", "heater_power_W", "ideal_query", "ideal_stage", "input_fields", "lab_draws", "setting_power"]
 
 
 def ideal_query(chip: Any, params: list[Any], x: Any, layer: int) -> Any:
@@ -86,6 +86,20 @@ def heater_power_W(chip: Any, params: list[Any]) -> Any:
     drive = chip.nonideal.drive
     mW = sum(heater_power_mW(drive_phases(t, drive, xp=jnp), drive.p_pi_mW, xp=jnp).sum(axis=1) for t in thetas)
     return jnp.atleast_1d(mW) * 1e-3
+
+
+def setting_power(chip: Any):
+    """``PhotonicChip.compiled_setting_power``: None when nothing is limited or metered."""
+    if chip.physical is None and chip.heater_energy_J is None:
+        return None
+
+    def after_run(power_W: np.ndarray, n_samples: int) -> None:
+        if chip.physical is not None:
+            chip.physical.check_power(power_W)
+        if chip.heater_energy_J is not None:
+            chip.heater_energy_J += float(np.sum(power_W)) * chip.energy_model.setting_time_s(n_samples)
+
+    return (lambda params: heater_power_W(chip, params)), after_run
 
 
 def lab_draws(chip: Any, xs: np.ndarray, n_settings: int, layer: int) -> dict | None:
