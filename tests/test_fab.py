@@ -108,14 +108,10 @@ def test_in_situ_fine_tune_uses_only_the_black_box(design):
 
 
 @pytest.fixture(scope="module")
-def physical_design(tmp_path_factory):
-    """A 2-layer N=4 physical chip (examples/chip.toml's tables: detector noise, drift) on iris, exported."""
-    root = tmp_path_factory.mktemp("fab_physical")
-    spec = RunSpec(model="photonic", model_options={"model": "physical", "ports": 4, "layers": 2}, dataset="iris",
-                   train=TrainConfig(paradigm="ffzero", epochs=1, batch_size=16))
-    train_run(spec, root / "run", progress=False, log=lambda m: None)
-    result, _ = export_run(root / "run", root / "chip.gds")
-    return load_design(str(root / "run"), str(result.gds_path))
+def physical_design(exported_physical_run):
+    """The exported 2-layer N=4 physical chip (detector noise, drift) as a fab design."""
+    run, result = exported_physical_run
+    return load_design(str(run), str(result.gds_path))
 
 
 @pytest.mark.parametrize("which", ["paper", "physical"])

@@ -512,15 +512,11 @@ def test_verification_at_n8_and_n16(tmp_path):
 
 # ---------------------------------------------------------------- a physical chip's tape-out
 @pytest.fixture(scope="module")
-def physical_run(tmp_path_factory):
-    """A 2-layer N=4 physical chip (examples/chip.toml's tables) trained one epoch on iris, exported with export_run."""
-    root = tmp_path_factory.mktemp("physical")
-    spec = RunSpec(model="photonic", model_options={"model": "physical", "ports": 4, "layers": 2}, dataset="iris",
-                   train=TrainConfig(paradigm="ffzero", epochs=1, batch_size=64))
-    train_run(spec, root / "run", progress=False, log=lambda m: None)
-    _, _, model, _ = load_run(root / "run")
-    result, compensated = export_run(root / "run", root / "chip.gds")
-    return root / "run", result, model
+def physical_run(exported_physical_run):
+    """The exported 2-layer N=4 physical chip (conftest): (run dir, export result, trained model)."""
+    run, result = exported_physical_run
+    _, _, model, _ = load_run(run)
+    return run, result, model
 
 
 def test_physical_run_exports_its_bounded_heater_drives_and_verifies(physical_run, tmp_path):
