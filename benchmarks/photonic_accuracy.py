@@ -52,8 +52,8 @@ CHIPS = {"N=64, 1 layer": (64, 1), "N=25, 2 layers": (25, 2), "N=25, 3 layers": 
 PHYSICAL_CHIPS = {"physical N=16, 2 layers": (16, 2), "physical N=16, 3 layers": (16, 3),
                   "physical N=25, 2 layers": (25, 2), "physical N=25, 3 layers": (25, 3)}
 DEFAULT_PLATFORM_CHIPS = ("16x2", "16x3")  # what examples/chip.toml's platform can build and power
-T_CHOSEN = {64: 0.05, 25: 0.1, 16: 0.05}  # ce temperature of FFzero and FF+AD, picked on validation (seeds 5/6)
-T_BP_AD = {**T_CHOSEN, 16: 0.1}  # BP+AD's own (on 16 ports its validation prefers 0.1: photonic_deep_tuning.md s11)
+T_CHOSEN = {64: 0.05, 25: 0.05, 16: 0.05}  # ce temperature of FFzero and FF+AD, picked on validation (seeds 5/6)
+T_BP_AD = {**T_CHOSEN, 16: 0.1}  # BP+AD's own (photonic_deep_tuning.md s11)
 T_PHYSICAL = {25: 0.1, 16: 0.1}  # every method on the buildable chips (16 ports: validation split, s11)
 LONG_EPOCHS = (1000, 3000, 6000)  # per layer, the deep chips' longer FFzero budgets
 
