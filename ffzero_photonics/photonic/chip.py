@@ -444,15 +444,15 @@ class PhotonicChip:
     def heater_power_W(self, settings=None) -> np.ndarray:
         """Total electrical heater power (W) of the chip for each candidate setting (M,); unset layers keep committed phases."""
         settings = {int(k): np.atleast_2d(np.asarray(v, dtype=float)) for k, v in (settings or {}).items()}
+        return self.total_power_W([settings.get(l, self._state.params[l][None, :]) for l in range(self.n_layers)])
+
+    def total_power_W(self, thetas: list[Any], xp=np) -> Any:
+        """Total heater power (W) of each setting (M,) for every layer's (M or 1, P) requested phases, numpy or jax."""
         if self.physical is not None:
-            return self.physical.total_power_W([settings.get(l, self._state.params[l][None, :])
-                                                for l in range(self.n_layers)])
+            return self.physical.total_power_W(thetas, xp)
         drive = self.nonideal.drive
-        total = 0.0
-        for l in range(self.n_layers):
-            params = settings.get(l, self._state.params[l][None, :])
-            total = total + heater_power_mW(drive_phases(params, drive), drive.p_pi_mW).sum(axis=1)
-        return np.atleast_1d(total) * 1e-3
+        mW = sum(heater_power_mW(drive_phases(t, drive, xp=xp), drive.p_pi_mW, xp=xp).sum(axis=1) for t in thetas)
+        return xp.atleast_1d(mW) * 1e-3
 
     def query_energy_J(self, n_samples: int, settings=None) -> float:
         """Heater energy (J) of one query of ``n_samples`` inputs per setting (see ``EnergyModel``)."""

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import mesh_jit
-from .effects import detect_with, drive_phases, heater_power_mW, is_noisy
+from .effects import detect_with, is_noisy
 from .encoding import NORM_FLOOR
 from .forward import forward_powers, layer_cells
 
@@ -81,11 +81,7 @@ def heater_power_W(chip: Any, params: list[Any]) -> Any:
     ``[heaters] max_total_power_W``)."""
     thetas = [jnp.atleast_2d(jnp.asarray(params[l])) if l < len(params) else chip.get_params(l)[None, :]
               for l in range(chip.n_layers)]
-    if chip.physical is not None:
-        return chip.physical.total_power_W(thetas, jnp)
-    drive = chip.nonideal.drive
-    mW = sum(heater_power_mW(drive_phases(t, drive, xp=jnp), drive.p_pi_mW, xp=jnp).sum(axis=1) for t in thetas)
-    return jnp.atleast_1d(mW) * 1e-3
+    return chip.total_power_W(thetas, jnp)
 
 
 def setting_power(chip: Any):
