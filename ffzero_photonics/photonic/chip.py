@@ -256,36 +256,16 @@ class PhotonicChip:
 
         Runs in the dtype jax is set to; call it under ``jax.enable_x64(True)`` for float64.
         """
-        return self._twin(params, x, calibrated=False)
+        from . import measure_jax
+
+        return measure_jax.twin_powers(self, params, x, calibrated=False)
 
     def calibrated_twin_forward(self, params: list[Any], x: Any) -> list[Any]:
         """:meth:`twin_forward` of this fabricated instance, its static errors known exactly (couplers, losses, heater
         P_pi and offsets, crosstalk, drift so far; no noise, no DAC rounding): a perfect calibration's twin."""
-        return self._twin(params, x, calibrated=not self._ideal_path)
+        from . import measure_jax
 
-    def _twin(self, params: list[Any], x: Any, calibrated: bool) -> list[Any]:
-        import jax.numpy as jnp
-
-        phys = self.physical
-        if phys is None:
-            a = jnp.asarray(x) @ jnp.asarray(self.encoder.matrix).T
-            fields = (a / jnp.sqrt(jnp.sum(a * a, axis=-1, keepdims=True) + 1e-24) + 0j) * np.sqrt(self.input_power)
-        else:
-            fields = self.encoder.encode_jax(x) * np.sqrt(phys.input_mW)
-        amps = [1.0 if phys is None else phys.loss_amplitude(l) for l in range(self.n_layers)]
-
-        def transfer(l):
-            if not calibrated:
-                return lambda fields: self.meshes[l].propagate_jax(params[l][None, :], fields)[0] * amps[l]
-            phases = self._with_static_errors(l, phys.calibrated_phases(l, params[l]) if phys is not None else apply_crosstalk(
-                drive_phases(params[l], self.nonideal.drive, xp=jnp, dac=False), self._crosstalk[l], jnp))
-            return lambda fields: self._phys_meshes[l].propagate_jax(phases[None, :], fields)[0] * self.field_amplitude(l)
-
-        cells = self.activation if phys is None else phys.activations
-        out = forward_powers(fields, [transfer(l) for l in range(self.n_layers)], cells, self.n_layers,
-                             xp=jnp, every_layer=True)
-        resp = self._responsivity if calibrated and phys is None else [None] * self.n_layers
-        return [o if r is None else o * r for o, r in zip(out, resp)]
+        return measure_jax.twin_powers(self, params, x, calibrated=not self._ideal_path)
 
     def load_twin_params(self, params: list[Any]) -> None:
         for l, p in enumerate(params):

@@ -3,7 +3,9 @@
 Everything random in a query (detector noise, the heaters' drift over the calls) is drawn on the host from the chip's
 own streams, in the order that many ``query`` calls would draw it (:func:`lab_draws`), and passed in; the rest (DAC
 rounding, per-heater P_pi and offsets, crosstalk, couplers, losses, activations, ADC) is traced. So a compiled run
-reads the same numbers as the numpy path's queries, and leaves the chip's lab state where they would.
+reads the same numbers as the numpy path's queries, and leaves the chip's lab state where they would. The chip's
+differentiable twin (nominal or calibrated, for the autodiff paradigms) is the same forward pass in jax
+(:func:`twin_powers`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import mesh_jit
-from .effects import detect_with, is_noisy
+from .effects import apply_crosstalk, detect_with, drive_phases, is_noisy
 from .encoding import NORM_FLOOR
 from .forward import forward_powers, layer_cells
 
-__all__ = ["fabricated_query", "heater_power_W", "ideal_query", "ideal_stage", "input_fields", "lab_draws", "setting_power"]
+__all__ = ["fabricated_query", "heater_power_W", "ideal_query", "ideal_stage", "input_fields", "lab_draws", "setting_power", "twin_powers"]
 
 
 def ideal_query(chip: Any, params: list[Any], x: Any, layer: int) -> Any:
@@ -73,6 +75,31 @@ def fabricated_query(chip: Any, params: list[Any], x: Any, layer: int, lab: dict
         return power
     return detect_with(power, det, normals, responsivity=chip._responsivity[layer],
                        reference_power=chip.reference_power, full_scale=chip.full_scale[layer], xp=jnp)
+
+
+def twin_powers(chip: Any, params: list[Any], x: Any, calibrated: bool) -> list[Any]:
+    """Every layer's detector powers of the chip's differentiable twin: the nominal design, or (``calibrated``) this
+    fabricated instance with its static errors known exactly (no noise, no DAC rounding)."""
+    phys = chip.physical
+    if phys is None:
+        a = jnp.asarray(x) @ jnp.asarray(chip.encoder.matrix).T
+        fields = (a / jnp.sqrt(jnp.sum(a * a, axis=-1, keepdims=True) + 1e-24) + 0j) * np.sqrt(chip.input_power)
+    else:
+        fields = chip.encoder.encode_jax(x) * np.sqrt(phys.input_mW)
+    amps = [1.0 if phys is None else phys.loss_amplitude(l) for l in range(chip.n_layers)]
+
+    def transfer(l):
+        if not calibrated:
+            return lambda fields: chip.meshes[l].propagate_jax(params[l][None, :], fields)[0] * amps[l]
+        phases = chip._with_static_errors(l, phys.calibrated_phases(l, params[l]) if phys is not None else apply_crosstalk(
+            drive_phases(params[l], chip.nonideal.drive, xp=jnp, dac=False), chip._crosstalk[l], jnp))
+        return lambda fields: chip._phys_meshes[l].propagate_jax(phases[None, :], fields)[0] * chip.field_amplitude(l)
+
+    cells = chip.activation if phys is None else phys.activations
+    out = forward_powers(fields, [transfer(l) for l in range(chip.n_layers)], cells, chip.n_layers,
+                         xp=jnp, every_layer=True)
+    resp = chip._responsivity if calibrated and phys is None else [None] * chip.n_layers
+    return [o if r is None else o * r for o, r in zip(out, resp)]
 
 
 def heater_power_W(chip: Any, params: list[Any]) -> Any:
