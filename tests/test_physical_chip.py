@@ -114,14 +114,18 @@ def test_total_heater_power_limit_is_refused_not_clipped():
     with pytest.raises(HeaterPowerLimitError, match=r"max_total_power_W = 0.05 W"):
         physical(heaters={"max_total_power_W": 0.05})
     chip = physical(heaters={"max_total_power_W": 1.0})
+    chip.meter_heater_energy()
     before, calls = chip.get_params(0), chip.counter.calls
     hot = np.full_like(before, chip.layer_info(0).high)
     with pytest.raises(HeaterPowerLimitError, match="is exceeded"):
         chip.query(X16, 0, {0: hot[None]})
+    assert chip.heater_energy_J == 0.0  # a refused setting is not run, so not metered
     with pytest.raises(HeaterPowerLimitError):
         chip.set_params(0, hot)
     np.testing.assert_array_equal(chip.get_params(0), before)
     assert chip.counter.calls == calls
+    chip.query(X16, 0, {0: before[None]})
+    assert chip.heater_energy_J > 0
 
 
 def test_global_heating_is_a_common_phase_that_leaves_detector_powers_unchanged():

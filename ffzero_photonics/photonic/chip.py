@@ -186,8 +186,12 @@ class PhotonicChip:
         """Detector powers of ``layer`` (monitor taps, or the output detectors of the last layer); mW on a physical chip."""
         x = check_inputs(x, self.n_inputs)
         settings, m = check_settings(self._infos, layer, settings)
-        if self.heater_energy_J is not None and settings:
-            self.heater_energy_J += self.query_energy_J(len(x), settings)
+        metered = self.heater_energy_J is not None and bool(settings)
+        total_W = self.heater_power_W(settings) if self.physical is not None or metered else None
+        if self.physical is not None:
+            self.physical.check_power(total_W)  # a refused setting is neither run nor metered (as compiled)
+        if metered:
+            self.heater_energy_J += float(total_W.sum() * self.energy_model.setting_time_s(len(x)))
         if self.physical is not None:
             return self._physical_query(x, layer, settings, m)
         if not self._ideal_path:
@@ -204,10 +208,8 @@ class PhotonicChip:
         )
 
     def _physical_query(self, x: np.ndarray, layer: int, settings: dict, m: int) -> np.ndarray:
-        """Readings (mW) of a physical chip: power check, lab time (settling, integration, drift), fields, detectors."""
+        """Readings (mW) of a physical chip, its power checked: lab time (settling, integration, drift), fields, detectors."""
         phys = self.physical
-        total = self.heater_power_W(settings)
-        phys.check_power(total)
         phys.advance_call(m, len(x))
         transfers = [self._transfer(l, settings) for l in range(layer + 1)]
         power = forward_powers(self.input_fields(x)[None], transfers, phys.activations, self.n_layers)
@@ -433,10 +435,6 @@ class PhotonicChip:
         drive = self.nonideal.drive
         mW = sum(heater_power_mW(drive_phases(t, drive, xp=xp), drive.p_pi_mW, xp=xp).sum(axis=1) for t in thetas)
         return xp.atleast_1d(mW) * 1e-3
-
-    def query_energy_J(self, n_samples: int, settings=None) -> float:
-        """Heater energy (J) of one query of ``n_samples`` inputs per setting (see ``EnergyModel``)."""
-        return float(self.heater_power_W(settings).sum() * self.energy_model.setting_time_s(n_samples))
 
     def _clone(self, **overrides: Any) -> "PhotonicChip":
         chip = PhotonicChip.from_config({**self.to_config(), "heater_positions": self.heater_positions, **overrides})
