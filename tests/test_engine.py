@@ -238,12 +238,22 @@ def test_compiled_query_with_lab_draws_reads_what_query_reads(pixels, kind):
     np.testing.assert_allclose(clean, b.detector_powers(x)[1], rtol=1e-10)
 
 
-def test_the_compiled_engine_refuses_a_setting_above_the_heater_limit_as_query_does(pixels):
+@pytest.mark.parametrize("headroom_W", [0.005, 0.01, 0.02])  # a query refused at step 0, a commit, a later query
+def test_the_compiled_engine_refuses_a_setting_above_the_heater_limit_as_query_does(pixels, headroom_W):
     start = _physical(pixels).heater_power_W()[0]
+    after = {}
     for backend in ("numpy", "jax"):
-        chip = _physical(pixels, heaters={"max_total_power_W": float(start) + 0.01})
-        with pytest.raises(HeaterPowerLimitError, match="max_total_power_W"):
-            Trainer(backend=backend, epochs=1, batch_size=16, eps=1.0, seed=0).fit(chip, pixels)
+        chip = _physical(pixels, heaters={"max_total_power_W": float(start) + headroom_W})
+        chip.meter_heater_energy()
+        trainer = Trainer(backend=backend, epochs=2, batch_size=16, eps=1.0, lr=0.3, seed=0)
+        with pytest.raises(HeaterPowerLimitError, match="max_total_power_W") as info:
+            trainer.fit(chip, pixels)
+        after[backend] = (str(info.value), chip.counter.snapshot(), trainer.train_cost.snapshot(), chip.get_params(0),
+                          chip.heater_energy_J, json.dumps(chip.sim_state()))
+    (msg_np, calls_np, cost_np, params_np, energy_np, lab_np), (msg, calls, cost, params, energy, lab) = after.values()
+    assert msg == msg_np and calls == calls_np and cost == cost_np and lab == lab_np  # stopped at the same call
+    np.testing.assert_allclose(params, params_np, rtol=1e-10)  # the last accepted commit
+    assert energy == pytest.approx(energy_np, rel=1e-10, abs=0.0)
 
 
 def test_backend_is_validated_and_autodiff_paradigms_accept_it(digits):

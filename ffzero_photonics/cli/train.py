@@ -17,7 +17,7 @@ from ..method.prototypes import PROTOTYPE_KINDS
 from ..method.search import ESTIMATORS
 from ..photonic.nonideal_config import DESIGN_WAVELENGTH_UM, parse_preset
 from ..registry import OptionSpec, available_models
-from ..trainer import PARADIGM_DEFAULTS, PARADIGMS, TWINS, TrainConfig, default_train
+from ..train_config import PARADIGM_DEFAULTS, PARADIGMS, TWINS, TrainConfig, default_train
 from .options import (INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, DatasetName,
                       NamedChoice, Number, Presets, existing_file, with_default)
 

@@ -27,6 +27,16 @@ from .objectives import LayerObjective
 BACKENDS = ("numpy", "jax")
 
 
+class PartialRun(Exception):
+    """A compiled run the system stopped at a refused setting: theta after the ``steps`` steps whose queries ran and
+    after the one before, and the optimizer state (the system's error is the cause), for the trainer to commit both as
+    the numpy path did, step by step."""
+
+    def __init__(self, theta_before: np.ndarray, theta: np.ndarray, state: Any, steps: int):
+        super().__init__(f"stopped after {steps} steps")
+        self.theta_before, self.theta, self.state, self.steps = theta_before, theta, state, steps
+
+
 def has_compiled_measurement(model: Any) -> bool:
     """True when ``model.compiled_query`` traces every layer's measurement (a digital net, a simulated chip).
 
@@ -122,10 +132,11 @@ class CompiledDD:
                 values = losses(params, xb, tb, lab)
                 delta = (values[1:] - values[0]) / eps
                 loss = values[0]
-            spent = self._power[0](params) if self._power is not None else jnp.zeros(self.n_settings)
             grad = scale * (delta @ u) / n_dirs
             updates, state = tx.update(grad, state, theta)
             theta = self._wrap(self._project(optax.apply_updates(theta, updates)))
+            spent = (self._power[0](params), self._power[0](settings(theta[None, :], committed))[0]) \
+                if self._power is not None else (jnp.zeros(self.n_settings), jnp.zeros(()))
             return (theta, state), (loss, spent)
 
         def run(theta, state, committed, xs, ts, us, labs):
@@ -155,8 +166,9 @@ class CompiledDD:
         step losses.
 
         A system with lab state draws the S calls' noise and drift first (its state moves on by S calls); the S steps'
-        setting powers go to the system after the run, which refuses one above its limit with its own error, as
-        ``query`` would, and meters their energy.
+        query and committed setting powers go to the system after the run, which meters the queries' energy and refuses
+        a setting above its limit as the numpy path would: then :class:`PartialRun` carries the state after the steps
+        whose queries ran (the system's error its cause).
         """
         idx = np.asarray(idx)
         with jax.enable_x64(True):
@@ -166,14 +178,33 @@ class CompiledDD:
                 xs = np.asarray(X)[idx]
                 labs = None if self._lab is None else self._lab(xs, self.n_settings, self.readout)
                 xs = jnp.asarray(xs, dtype=jnp.float64)
+            start = (jnp.asarray(theta, dtype=jnp.float64), state, [jnp.asarray(p, dtype=jnp.float64) for p in committed])
             theta, state, loss, spent = self._run(
-                jnp.asarray(theta, dtype=jnp.float64), state, [jnp.asarray(p, dtype=jnp.float64) for p in committed],
-                xs, jnp.asarray(ts, dtype=jnp.float64), jnp.asarray(us, dtype=jnp.float64),
+                *start, xs, jnp.asarray(ts, dtype=jnp.float64), jnp.asarray(us, dtype=jnp.float64),
                 jax.tree_util.tree_map(jnp.asarray, labs),
             )
             if self._power is not None:
-                self._power[1](np.asarray(spent), idx.shape[1])
+                try:
+                    self._power[1](np.asarray(spent[0]), np.asarray(spent[1]), idx.shape[1])
+                except Exception as err:
+                    steps = getattr(err, "steps_run", None)
+                    if steps is None:
+                        raise
+                    raise PartialRun(*self._first_steps(steps, start, xs, ts, us, labs)) from err
             return np.asarray(theta), state, np.asarray(loss)
+
+    def _first_steps(self, steps: int, start: tuple, xs: Any, ts: Any, us: Any, labs: Any) -> tuple:
+        """(theta after steps - 1 steps, theta and optimizer state after ``steps``, steps) of a run again, on its draws."""
+        theta, state, committed = start
+        batches = (xs, jnp.asarray(ts, dtype=jnp.float64), jnp.asarray(us, dtype=jnp.float64),
+                   jax.tree_util.tree_map(jnp.asarray, labs))
+        before = theta
+        for lo, hi in ((0, steps - 1), (steps - 1, steps)):
+            if hi > lo:
+                before = theta
+                theta, state, _, _ = self._run(theta, state, committed,
+                                               *jax.tree_util.tree_map(lambda v: v[lo:hi], batches))
+        return np.asarray(before), np.asarray(theta), state, steps
 
     def _inputs(self, committed: Sequence[np.ndarray], X: np.ndarray) -> Any:
         """What enters the trained layer for every row of X, computed once for these committed layers and this data

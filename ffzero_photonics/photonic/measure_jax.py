@@ -15,6 +15,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import UserInputError
 from . import mesh_jit
 from .effects import apply_crosstalk, detect_with, drive_phases, is_noisy
 from .encoding import NORM_FLOOR
@@ -112,17 +113,55 @@ def heater_power_W(chip: Any, params: list[Any]) -> Any:
 
 
 def setting_power(chip: Any):
-    """``PhotonicChip.compiled_setting_power``: None when nothing is limited or metered."""
+    """``PhotonicChip.compiled_setting_power``: None when nothing is limited or metered.
+
+    A refused setting leaves the chip as the numpy path leaves it: the lab state where the calls before the refusal put
+    it, their energy metered, and the error raised with ``steps_run`` (how many steps' queries ran) for the engine.
+    """
     if chip.physical is None and chip.heater_energy_J is None:
         return None
 
-    def after_run(power_W: np.ndarray, n_samples: int) -> None:
-        if chip.physical is not None:
-            chip.physical.check_power(power_W)
+    def meter(power_W: np.ndarray, n_samples: int) -> None:
         if chip.heater_energy_J is not None:
             chip.heater_energy_J += float(np.sum(power_W)) * chip.energy_model.setting_time_s(n_samples)
 
+    def after_run(power_W: np.ndarray, committed_W: np.ndarray, n_samples: int) -> None:
+        refused = _first_refused(chip, power_W, committed_W)
+        if refused is None:
+            meter(power_W, n_samples)
+            return
+        calls, setting = refused
+        _rewind_draws(chip, calls)
+        meter(power_W[:calls], n_samples)
+        try:
+            chip.physical.check_power(setting)
+        except UserInputError as err:
+            err.steps_run = calls
+            raise
+
     return (lambda params: heater_power_W(chip, params)), after_run
+
+
+def _first_refused(chip: Any, power_W: np.ndarray, committed_W: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """The first setting a physical chip refuses in the numpy path's order (step k's query (S, M), then its commit (S,)):
+    (the queries run before it, its power), or None."""
+    if chip.physical is None or np.max(power_W) <= chip.physical.physics.heaters.max_total_power_W >= np.max(committed_W):
+        return None
+    for step, (query, commit) in enumerate(zip(power_W, committed_W)):
+        for calls, setting in ((step, query), (step + 1, np.atleast_1d(commit))):
+            try:
+                chip.physical.check_power(setting)
+            except UserInputError:
+                return calls, setting
+    return None
+
+
+def _rewind_draws(chip: Any, n_calls: int) -> None:
+    """Put the chip's lab state where the first ``n_calls`` queries of its last :func:`lab_draws` leave it."""
+    state, xs, n_settings, layer = chip._draws_start
+    chip.load_sim_state(state)
+    if n_calls:
+        lab_draws(chip, xs[:n_calls], n_settings, layer)
 
 
 def lab_draws(chip: Any, xs: np.ndarray, n_settings: int, layer: int) -> dict | None:
@@ -132,6 +171,8 @@ def lab_draws(chip: Any, xs: np.ndarray, n_settings: int, layer: int) -> dict | 
     (drift, clock, noise streams) moves on as those queries would move it. None for an ideal chip."""
     if chip.is_ideal:
         return None
+    if chip.physical is not None:  # a physical chip may refuse a setting of the run: where to rewind to
+        chip._draws_start = (chip.sim_state(), xs, n_settings, layer)
     n_steps, n_samples = np.shape(xs)[:2]
     shape = (n_settings, n_samples, chip.specs[layer].n_ports)
     phys = chip.physical

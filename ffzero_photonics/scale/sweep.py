@@ -103,7 +103,7 @@ def expand(base: dict[str, Any], axes: dict[str, list[Any]]) -> list[Cell]:
     """Every combination of the axes applied to the base, validated as RunSpecs (nothing runs)."""
     from ..registry import get_model
     from ..runs.run import RunSpec
-    from ..trainer import PARADIGMS, TrainConfig, default_train
+    from ..train_config import PARADIGMS, TrainConfig, default_train
 
     train_fields = {f.name for f in fields(TrainConfig)}
     for key in axes:

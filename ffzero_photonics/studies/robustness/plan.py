@@ -13,7 +13,7 @@ from ...photonic.chip_config import ChipConfig
 from ...photonic.nonideal_config import LEVELS, severity_preset
 from ...photonic.nonideal_config import physical_preset
 from ...registry import get_model
-from ...trainer import PARADIGM_DEFAULTS
+from ...train_config import PARADIGM_DEFAULTS
 
 _FFZERO = PARADIGM_DEFAULTS["ffzero"]
 
