@@ -143,8 +143,10 @@ class CompiledMeasurement(Protocol):
         A system with noise or lab state also declares ``lab_draws(xs, n_settings, layer)``: the random draws of
         ``query`` calls of inputs xs (S, B, ...) (its lab state moves on as theirs would), whose per-call slices
         ``compiled_query(params, x, layer, lab)`` takes; and ``compiled_setting_power()``: None, or (each candidate
-        setting's power as a jax function of ``params``, the host function given a run's (S, M) powers and its batch
-        size, which refuses a setting above the system's limit and meters energy).
+        setting's power as a jax function of ``params``, the host function given a run's (S, M) query powers, its
+        (S,) committed powers and its batch size, which meters energy and refuses a setting above the system's limit
+        as the numpy path would: its lab state rewound to the calls before the refusal, the error carrying
+        ``steps_run``, the number of steps whose queries ran).
 
         A system whose committed layers compute the same for the same input may also declare
         ``compiled_stage(layer)``: None, or (stage_input(params, x): what enters ``layer``, stage_query(params[layer], z):
