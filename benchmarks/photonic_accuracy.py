@@ -27,8 +27,9 @@ On the buildable chip the bounds are FF+AD and BP+AD through each instance's cal
 through the nominal twin they are offline baselines.
 
 Every finished run is kept in ``runs/photonic_accuracy/`` (one JSON per run, keyed by chip, settings and seed),
-so an interrupted benchmark resumes where it stopped. The key does not know the code: after changing the
-trainer or the chip, pass ``--fresh``.
+so an interrupted benchmark resumes where it stopped. The key does not know the code: each run records the commit
+it ran on (``git describe``, ``-dirty`` for uncommitted changes) and the table names the commits its cells come from;
+after changing the trainer or the chip, pass ``--fresh``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ import argparse
 import csv
 import hashlib
 import json
+import functools
 import os
+import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -54,7 +57,8 @@ PHYSICAL_CHIPS = {"physical N=16, 2 layers": (16, 2), "physical N=16, 3 layers":
 DEFAULT_PLATFORM_CHIPS = ("16x2", "16x3")  # what examples/chip.toml's platform can build and power
 T_CHOSEN = {64: 0.05, 25: 0.05, 16: 0.05}  # ce temperature of FFzero and FF+AD, picked on validation (seeds 5/6)
 T_BP_AD = {**T_CHOSEN, 16: 0.1}  # BP+AD's own (photonic_deep_tuning.md s11)
-T_PHYSICAL = {25: 0.1, 16: 0.1}  # every method on the buildable chips (16 ports: validation split, s11)
+# every method on the buildable chips, per platform file (photonic_deep_tuning.md s11, s12); another platform: chip's
+T_PHYSICAL = {"chip": {25: 0.1, 16: 0.1}, "chip64": {25: 0.05, 16: 0.05}}
 LONG_EPOCHS = (1000, 3000, 6000)  # per layer, the deep chips' longer FFzero budgets
 
 
@@ -68,14 +72,21 @@ PHYSICAL_NOTE = (
     "the gaps are taken against; ")
 
 
-def methods(ports: int, layers: int, epochs: int, long_epochs: tuple[int, ...], physical: bool = False) -> dict[str, dict]:
-    """Method label -> Trainer settings for one chip."""
-    ce = dict(loss="ce", temperature=(T_PHYSICAL if physical else T_CHOSEN)[ports])
+def physical_temperatures(platform: str | None) -> dict[int, float]:
+    """The buildable chips' ce temperature per port count on a platform file (None: examples/chip.toml)."""
+    return T_PHYSICAL.get(Path(platform).stem if platform else "chip", T_PHYSICAL["chip"])
+
+
+def methods(ports: int, layers: int, epochs: int, long_epochs: tuple[int, ...], physical: bool = False,
+            platform: str | None = None) -> dict[str, dict]:
+    """Method label -> Trainer settings for one chip (``platform``: a buildable chip's platform file)."""
+    t_physical = physical_temperatures(platform)
+    ce = dict(loss="ce", temperature=(t_physical if physical else T_CHOSEN)[ports])
     out = {"FFzero, cosine (paper loss)": dict(paradigm="ffzero", epochs=epochs),
            "FFzero, ce": dict(paradigm="ffzero", epochs=epochs, **ce)}
     for long in long_epochs if layers > 1 else ():
         out[f"FFzero, ce, {long} epochs/layer"] = dict(paradigm="ffzero", epochs=long, **ce)
-    ce_bp = dict(loss="ce", temperature=(T_PHYSICAL if physical else T_BP_AD)[ports])
+    ce_bp = dict(loss="ce", temperature=(t_physical if physical else T_BP_AD)[ports])
     out["FF+AD, ce"] = dict(paradigm="ff-ad", **ce)
     out["BP+AD, ce"] = dict(paradigm="bp-ad", **ce_bp)
     out["BP+AD, cosine"] = dict(paradigm="bp-ad")
@@ -124,7 +135,18 @@ def run_one(chip: str, method: str, train: dict, seed: int, platform: dict | Non
     curve = [(r["train_sample_queries"], r.get("val_vote", r["val_score"])) for r in history]
     return {"chip": chip, "method": method, "seed": seed, "val": val["val_accuracy"], "test": test["test_accuracy"],
             "test_last": test["test_accuracy_last"], "queries": trainer.train_cost.sample_queries, "wall": wall,
-            "curve": curve}
+            "curve": curve, "code": code_version()}
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """The commit this checkout runs (``-dirty`` with uncommitted changes), or 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
 
 
 def main() -> None:
@@ -174,7 +196,7 @@ def main() -> None:
         chips = {k: chips[k] for k in list(chips)[-2:]}
     t0 = time.perf_counter()
     plan = {(chip, m): train for chip, (n, l) in chips.items()
-            for m, train in methods(n, l, args.epochs, args.long_epochs, args.physical).items()}
+            for m, train in methods(n, l, args.epochs, args.long_epochs, args.physical, args.platform).items()}
     if args.quick:
         plan = {k: {**v, "epochs": v.get("epochs", 2) if v["paradigm"] == "ffzero" else 2} for k, v in plan.items()}
     with ProcessPoolExecutor(args.workers) as pool:
@@ -227,11 +249,22 @@ def _note(args) -> str:
     return PHYSICAL_NOTE.replace("`examples/chip.toml`'s physics", f"`{args.platform}`'s physics tables")
 
 
-def _temperatures(physical: bool) -> str:
+def _temperatures(physical: bool, platform: str | None) -> str:
     if physical:
-        return ", ".join(f"N={n}: {t}" for n, t in T_PHYSICAL.items())
+        known = not platform or Path(platform).stem in T_PHYSICAL
+        return (", ".join(f"N={n}: {t}" for n, t in physical_temperatures(platform).items())
+                + ("" if known else " (examples/chip.toml's; not validated on this platform)"))
     return (", ".join(f"N={n}: {t}" for n, t in T_CHOSEN.items()) + "; BP+AD's own "
             + ", ".join(f"N={n}: {t}" for n, t in T_BP_AD.items()))
+
+
+def _commits(rows: dict) -> str:
+    """Which code the cells ran on: commit -> number of runs (runs cached before commits were recorded: 'unrecorded')."""
+    counts: dict[str, int] = {}
+    for rs in rows.values():
+        for r in rs:
+            counts[r.get("code", "unrecorded")] = counts.get(r.get("code", "unrecorded"), 0) + 1
+    return "runs per commit: " + ", ".join(f"{c} {n}" for c, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def _cell(rs: list[dict], key: str = "test") -> str:
@@ -244,12 +277,12 @@ def render(rows: dict, chips: dict, args, minutes: float) -> str:
         _note(args) +
         f"test accuracy (%) over seeds 0-{args.seeds - 1}, "
         "mean ± std (vote of the layers for FFzero and FF+AD; BP+AD reads the last layer). ce temperatures "
-        f"{_temperatures(args.physical)} (chosen on validation, seeds 5/6). "
+        f"{_temperatures(args.physical, args.platform)} (chosen on validation, seeds 5/6). "
         f"FFzero: {args.epochs} epochs per layer (the recipe), deep chips also "
         f"{' and '.join(map(str, args.long_epochs))}; FF+AD 50 epochs per "
         f"layer, BP+AD 200 epochs. The runs took {sum(r['wall'] for rs in rows.values() for r in rs) / 60:.0f} "
         f"core-minutes in all (this invocation {minutes:.1f} min on {args.workers} workers, finished runs read from "
-        "the cache).",
+        f"the cache; {_commits(rows)}).",
         "",
         "| chip | method | test accuracy | last layer | training sample queries | wall time / run |",
         "|---|---|---|---|---|---|",

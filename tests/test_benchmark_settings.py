@@ -1,0 +1,27 @@
+"""The photonic accuracy benchmark's settings: temperatures per platform, and the code each cached run records."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import photonic_accuracy as pa  # noqa: E402
+
+
+@pytest.mark.parametrize("platform,expected", [(None, pa.T_PHYSICAL["chip"]), ("examples/chip64.toml", pa.T_PHYSICAL["chip64"]),
+                                               ("my_platform.toml", pa.T_PHYSICAL["chip"])])
+def test_buildable_chips_take_their_platforms_temperature(platform, expected):
+    for ports in (16, 25):
+        ce = pa.methods(ports, 2, 300, (1000,), physical=True, platform=platform)
+        assert ce["FFzero, ce, 1000 epochs/layer"]["temperature"] == expected[ports]
+        assert ce["FF+AD, ce, calibrated twin"]["temperature"] == expected[ports]
+    note = pa._temperatures(True, platform)
+    assert ("not validated" in note) == (platform == "my_platform.toml")
+
+
+def test_cached_runs_name_the_code_they_ran_on():
+    version = pa.code_version()
+    assert version and not any(c.isspace() for c in version)  # a commit (possibly -dirty), or 'unknown' 
+    rows = {("c", "m"): [{"code": "abc1234"}, {"code": "abc1234"}, {}]}
+    assert pa._commits(rows) == "runs per commit: abc1234 2, unrecorded 1"
