@@ -57,8 +57,9 @@ PHYSICAL_CHIPS = {"physical N=16, 2 layers": (16, 2), "physical N=16, 3 layers":
 DEFAULT_PLATFORM_CHIPS = ("16x2", "16x3")  # what examples/chip.toml's platform can build and power
 T_CHOSEN = {64: 0.05, 25: 0.05, 16: 0.05}  # ce temperature of FFzero and FF+AD, picked on validation (seeds 5/6)
 T_BP_AD = {**T_CHOSEN, 16: 0.1}  # BP+AD's own (photonic_deep_tuning.md s11)
-# every method on the buildable chips, per platform file (photonic_deep_tuning.md s11, s12); another platform: chip's
-T_PHYSICAL = {"chip": {25: 0.1, 16: 0.1}, "chip64": {25: 0.05, 16: 0.05}}
+# the buildable chips, per platform file (photonic_deep_tuning.md s11, s12); another platform: examples/chip.toml's
+T_PHYSICAL = {"chip": {25: 0.1, 16: 0.1}, "chip64": {25: 0.05, 16: 0.05}}  # FFzero and FF+AD
+T_PHYSICAL_BP_AD = {"chip": {25: 0.1, 16: 0.1}, "chip64": {25: 0.1, 16: 0.1}}  # BP+AD's own
 LONG_EPOCHS = (1000, 3000, 6000)  # per layer, the deep chips' longer FFzero budgets
 
 
@@ -72,21 +73,24 @@ PHYSICAL_NOTE = (
     "the gaps are taken against; ")
 
 
-def physical_temperatures(platform: str | None) -> dict[int, float]:
-    """The buildable chips' ce temperature per port count on a platform file (None: examples/chip.toml)."""
-    return T_PHYSICAL.get(Path(platform).stem if platform else "chip", T_PHYSICAL["chip"])
+def physical_temperatures(platform: str | None) -> tuple[dict[int, float], dict[int, float]]:
+    """The buildable chips' ce temperatures per port count on a platform file (None: examples/chip.toml): FFzero's and
+    FF+AD's, BP+AD's."""
+    name = Path(platform).stem if platform else "chip"
+    name = name if name in T_PHYSICAL else "chip"
+    return T_PHYSICAL[name], T_PHYSICAL_BP_AD[name]
 
 
 def methods(ports: int, layers: int, epochs: int, long_epochs: tuple[int, ...], physical: bool = False,
             platform: str | None = None) -> dict[str, dict]:
     """Method label -> Trainer settings for one chip (``platform``: a buildable chip's platform file)."""
-    t_physical = physical_temperatures(platform)
+    t_physical, t_physical_bp = physical_temperatures(platform)
     ce = dict(loss="ce", temperature=(t_physical if physical else T_CHOSEN)[ports])
     out = {"FFzero, cosine (paper loss)": dict(paradigm="ffzero", epochs=epochs),
            "FFzero, ce": dict(paradigm="ffzero", epochs=epochs, **ce)}
     for long in long_epochs if layers > 1 else ():
         out[f"FFzero, ce, {long} epochs/layer"] = dict(paradigm="ffzero", epochs=long, **ce)
-    ce_bp = dict(loss="ce", temperature=(t_physical if physical else T_BP_AD)[ports])
+    ce_bp = dict(loss="ce", temperature=(t_physical_bp if physical else T_BP_AD)[ports])
     out["FF+AD, ce"] = dict(paradigm="ff-ad", **ce)
     out["BP+AD, ce"] = dict(paradigm="bp-ad", **ce_bp)
     out["BP+AD, cosine"] = dict(paradigm="bp-ad")
@@ -250,12 +254,11 @@ def _note(args) -> str:
 
 
 def _temperatures(physical: bool, platform: str | None) -> str:
-    if physical:
-        known = not platform or Path(platform).stem in T_PHYSICAL
-        return (", ".join(f"N={n}: {t}" for n, t in physical_temperatures(platform).items())
-                + ("" if known else " (examples/chip.toml's; not validated on this platform)"))
-    return (", ".join(f"N={n}: {t}" for n, t in T_CHOSEN.items()) + "; BP+AD's own "
-            + ", ".join(f"N={n}: {t}" for n, t in T_BP_AD.items()))
+    ce, bp = physical_temperatures(platform) if physical else (T_CHOSEN, T_BP_AD)
+    known = not physical or not platform or Path(platform).stem in T_PHYSICAL
+    return (", ".join(f"N={n}: {t}" for n, t in ce.items()) + "; BP+AD's own "
+            + ", ".join(f"N={n}: {t}" for n, t in bp.items())
+            + ("" if known else " (examples/chip.toml's; not validated on this platform)"))
 
 
 def _commits(rows: dict) -> str:

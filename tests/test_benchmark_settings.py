@@ -9,13 +9,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import photonic_accuracy as pa  # noqa: E402
 
 
-@pytest.mark.parametrize("platform,expected", [(None, pa.T_PHYSICAL["chip"]), ("examples/chip64.toml", pa.T_PHYSICAL["chip64"]),
-                                               ("my_platform.toml", pa.T_PHYSICAL["chip"])])
-def test_buildable_chips_take_their_platforms_temperature(platform, expected):
+@pytest.mark.parametrize("platform,name", [(None, "chip"), ("examples/chip64.toml", "chip64"), ("my_platform.toml", "chip")])
+def test_buildable_chips_take_their_platforms_temperatures(platform, name):
+    assert pa.T_PHYSICAL["chip64"] != pa.T_PHYSICAL["chip"]  # the platforms' choices differ, so the lookup is seen
     for ports in (16, 25):
         ce = pa.methods(ports, 2, 300, (1000,), physical=True, platform=platform)
-        assert ce["FFzero, ce, 1000 epochs/layer"]["temperature"] == expected[ports]
-        assert ce["FF+AD, ce, calibrated twin"]["temperature"] == expected[ports]
+        assert ce["FFzero, ce, 1000 epochs/layer"]["temperature"] == pa.T_PHYSICAL[name][ports]
+        assert ce["FF+AD, ce, calibrated twin"]["temperature"] == pa.T_PHYSICAL[name][ports]
+        assert ce["BP+AD, ce, calibrated twin"]["temperature"] == pa.T_PHYSICAL_BP_AD[name][ports]
     note = pa._temperatures(True, platform)
     assert ("not validated" in note) == (platform == "my_platform.toml")
 
