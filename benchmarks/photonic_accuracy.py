@@ -13,7 +13,9 @@ of the test accuracy over seeds 0..S-1 (the vote of the layers for local paradig
     python benchmarks/photonic_accuracy.py --physical --long-epochs 1000   # the buildable chip
     python benchmarks/photonic_accuracy.py --physical --chips 16x2 --long-epochs 1000,3000,6000,12000   # to 56 M
     python benchmarks/photonic_accuracy.py --platform examples/chip64.toml --chips 16x3,25x2,25x3 \
-        --long-epochs 1000,3000   # low loss, to 14 / 21 M (~150 core-minutes)
+        --long-epochs 1000,3000   # low loss, to 14 / 21 M (~210 core-minutes)
+    python benchmarks/photonic_accuracy.py --platform examples/chip64.toml --chips 16x3 \
+        --long-epochs 1000,3000,6000   # low-loss 3 x 16 to 42 M (~45 more core-minutes)
 
 Every chip, ideal or buildable, trains on the compiled engine (``--backend jax``: the numpy engine's numbers, the
 buildable chip's noise and drift drawn from its own streams; ~5x faster).
@@ -284,7 +286,8 @@ def render(rows: dict, chips: dict, args, minutes: float) -> str:
         f"FFzero: {args.epochs} epochs per layer (the recipe), deep chips also "
         f"{' and '.join(map(str, args.long_epochs))}; FF+AD 50 epochs per "
         f"layer, BP+AD 200 epochs. The runs took {sum(r['wall'] for rs in rows.values() for r in rs) / 60:.0f} "
-        f"core-minutes in all (this invocation {minutes:.1f} min on {args.workers} workers, finished runs read from "
+        f"core-minutes in all (this invocation {minutes:.1f} min on {args.workers} worker{'s' * (args.workers != 1)}, "
+        "finished runs read from "
         f"the cache; {_commits(rows)}).",
         "",
         "| chip | method | test accuracy | last layer | training sample queries | wall time / run |",
