@@ -38,9 +38,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import hashlib
 import json
-import functools
 import os
 import subprocess
 import time
