@@ -103,26 +103,29 @@ def methods(ports: int, layers: int, epochs: int, long_epochs: tuple[int, ...], 
 
 
 def run_cached(cache: Path | None, chip: str, method: str, train: dict, seed: int,
-               platform: dict | None = None) -> dict:
+               platform: dict | None = None, code: str | None = None) -> dict:
     """One run, read from ``cache`` when this chip, settings and seed already ran (runs are deterministic).
 
-    ``platform``: a physical chip's physics tables (None: examples/chip.toml's defaults).
+    ``platform``: a physical chip's physics tables (None: examples/chip.toml's defaults); ``code``: the commit the
+    benchmark started on (None: the checkout's now).
     """
     if cache is None:
-        return run_one(chip, method, train, seed, platform)
+        return run_one(chip, method, train, seed, platform, code)
     where = chip if chip in PHYSICAL_CHIPS else CHIPS[chip]
     key = json.dumps([where if platform is None else [where, platform], sorted(train.items()), seed], sort_keys=True)
     path = cache / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
     if path.exists():
         return {**json.loads(path.read_text()), "chip": chip, "method": method}
-    row = run_one(chip, method, train, seed, platform)
+    row = run_one(chip, method, train, seed, platform, code)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(row))
     tmp.replace(path)
     return row
 
 
-def run_one(chip: str, method: str, train: dict, seed: int, platform: dict | None = None) -> dict:
+def run_one(chip: str, method: str, train: dict, seed: int, platform: dict | None = None,
+            code: str | None = None) -> dict:
+    code = code or code_version()  # before the run: the code it runs, not the checkout's after it
     from ffzero_photonics.data import load_dataset
     from ffzero_photonics.registry import build_model
     from ffzero_photonics.trainer import Trainer
@@ -141,7 +144,7 @@ def run_one(chip: str, method: str, train: dict, seed: int, platform: dict | Non
     curve = [(r["train_sample_queries"], r.get("val_vote", r["val_score"])) for r in history]
     return {"chip": chip, "method": method, "seed": seed, "val": val["val_accuracy"], "test": test["test_accuracy"],
             "test_last": test["test_accuracy_last"], "queries": trainer.train_cost.sample_queries, "wall": wall,
-            "curve": curve, "code": code_version()}
+            "curve": curve, "code": code}
 
 
 @functools.lru_cache(maxsize=1)
@@ -205,8 +208,9 @@ def main() -> None:
             for m, train in methods(n, l, args.epochs, args.long_epochs, args.physical, args.platform).items()}
     if args.quick:
         plan = {k: {**v, "epochs": v.get("epochs", 2) if v["paradigm"] == "ffzero" else 2} for k, v in plan.items()}
+    code = code_version()  # what every run of this invocation imports (a later commit does not change it)
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = {key: [pool.submit(run_cached, cache, *key, train, s, platform) for s in range(args.seeds)]
+        futures = {key: [pool.submit(run_cached, cache, *key, train, s, platform, code) for s in range(args.seeds)]
                    for key, train in plan.items()}
         rows = {key: [f.result() for f in fs] for key, fs in futures.items()}
     minutes = (time.perf_counter() - t0) / 60
