@@ -83,8 +83,7 @@ def twin_powers(chip: Any, params: list[Any], x: Any, calibrated: bool) -> list[
     fabricated instance with its static errors known exactly (no noise, no DAC rounding)."""
     phys = chip.physical
     if phys is None:
-        a = jnp.asarray(x) @ jnp.asarray(chip.encoder.matrix).T
-        fields = (a / jnp.sqrt(jnp.sum(a * a, axis=-1, keepdims=True) + 1e-24) + 0j) * np.sqrt(chip.input_power)
+        fields = _unit_fields(chip, x) * np.sqrt(chip.input_power)
     else:
         fields = chip.encoder.encode_jax(x) * np.sqrt(phys.input_mW)
     amps = [1.0 if phys is None else phys.loss_amplitude(l) for l in range(chip.n_layers)]
