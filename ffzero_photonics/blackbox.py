@@ -146,7 +146,8 @@ class CompiledMeasurement(Protocol):
         setting's power as a jax function of ``params``, the host function given a run's (S, M) query powers, its
         (S,) committed powers and its batch size, which meters energy and refuses a setting above the system's limit
         as the numpy path would: its lab state rewound to the calls before the refusal, the error carrying
-        ``steps_run``, the number of steps whose queries ran).
+        ``steps_run``, the number of steps whose queries ran; and whether the system refuses settings at all, so one
+        that only meters is not asked for the power of each step's committed setting).
 
         A system whose committed layers compute the same for the same input may also declare
         ``compiled_stage(layer)``: None, or (stage_input(params, x): what enters ``layer``, stage_query(params[layer], z):

@@ -135,8 +135,10 @@ class CompiledDD:
             grad = scale * (delta @ u) / n_dirs
             updates, state = tx.update(grad, state, theta)
             theta = self._wrap(self._project(optax.apply_updates(theta, updates)))
-            spent = (self._power[0](params), self._power[0](settings(theta[None, :], committed))[0]) \
-                if self._power is not None else (jnp.zeros(self.n_settings), jnp.zeros(()))
+            spent = (jnp.zeros(self.n_settings), jnp.zeros(()))
+            if self._power is not None:
+                power_W, _, refuses = self._power
+                spent = (power_W(params), power_W(settings(theta[None, :], committed))[0] if refuses else spent[1])
             return (theta, state), (loss, spent)
 
         def run(theta, state, committed, xs, ts, us, labs):

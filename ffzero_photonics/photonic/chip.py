@@ -118,6 +118,7 @@ class PhotonicChip:
         self.counter = QueryCounter()
         self.energy_model = EnergyModel()
         self.heater_energy_J: float | None = None  # metered from meter_heater_energy() on
+        self._draws_start: tuple | None = None  # a compiled run's lab state before its draws: a refusal rewinds to it
         self._fabricate(int(seed))
 
     def _layer_routes(self, layer: int):
@@ -302,7 +303,8 @@ class PhotonicChip:
 
     def compiled_setting_power(self) -> Any:
         """None, or (each candidate setting's heater power (W) as a jax function of params, the host function given a
-        compiled run's (S, M) powers: refuses a physical chip's over-limit setting as ``query`` does, meters energy)."""
+        compiled run's (S, M) powers: refuses a physical chip's over-limit setting as ``query`` does, meters energy;
+        whether it refuses, so a chip that only meters is not asked for its committed settings' power)."""
         from . import measure_jax
 
         return measure_jax.setting_power(self)

@@ -138,7 +138,7 @@ def setting_power(chip: Any):
             err.steps_run = calls
             raise
 
-    return (lambda params: heater_power_W(chip, params)), after_run
+    return (lambda params: heater_power_W(chip, params)), after_run, chip.physical is not None
 
 
 def _first_refused(chip: Any, power_W: np.ndarray, committed_W: np.ndarray) -> tuple[int, np.ndarray] | None:
