@@ -62,7 +62,7 @@ T_BP_AD = {**T_CHOSEN, 16: 0.1}  # BP+AD's own (photonic_deep_tuning.md s11)
 # the buildable chips, per platform file (photonic_deep_tuning.md s11, s12); another platform: examples/chip.toml's
 T_PHYSICAL = {"chip": {25: 0.1, 16: 0.1}, "chip64": {25: 0.05, 16: 0.05}}  # FFzero and FF+AD
 T_PHYSICAL_BP_AD = {"chip": {25: 0.1, 16: 0.1}, "chip64": {25: 0.1, 16: 0.1}}  # BP+AD's own
-LONG_EPOCHS = (1000, 3000, 6000)  # per layer, the deep chips' longer FFzero budgets
+LONG_EPOCHS = ((1000, 1), (3000, 1), (6000, 1))  # the deep chips' longer FFzero budgets: (epochs per layer, K)
 
 
 PHYSICAL_NOTE = (
@@ -83,15 +83,33 @@ def physical_temperatures(platform: str | None) -> tuple[dict[int, float], dict[
     return T_PHYSICAL[name], T_PHYSICAL_BP_AD[name]
 
 
-def methods(ports: int, layers: int, epochs: int, long_epochs: tuple[int, ...], physical: bool = False,
+def parse_budgets(text: str) -> tuple[tuple[int, int], ...]:
+    """``--long-epochs``: comma-separated EPOCHS (K = 1 direction a step) or EPOCHSxK; ValueError on anything else."""
+    budgets = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        parts = [int(v) for v in item.split("x")]
+        budget = (parts[0], parts[1] if len(parts) == 2 else 1)
+        if len(parts) > 2 or min(parts) < 1:
+            raise ValueError(item)
+        budgets.append(budget)
+    return tuple(budgets)
+
+
+def budget_label(epochs: int, k: int) -> str:
+    return f"{epochs} epochs/layer" + (f", K = {k}" if k > 1 else "")
+
+
+def methods(ports: int, layers: int, epochs: int, long_epochs: tuple[tuple[int, int], ...], physical: bool = False,
             platform: str | None = None) -> dict[str, dict]:
-    """Method label -> Trainer settings for one chip (``platform``: a buildable chip's platform file)."""
+    """Method label -> Trainer settings for one chip (``platform``: a buildable chip's platform file; ``long_epochs``:
+    the deep chips' longer FFzero budgets, (epochs per layer, K directions a step))."""
     t_physical, t_physical_bp = physical_temperatures(platform)
     ce = dict(loss="ce", temperature=(t_physical if physical else T_CHOSEN)[ports])
     out = {"FFzero, cosine (paper loss)": dict(paradigm="ffzero", epochs=epochs),
            "FFzero, ce": dict(paradigm="ffzero", epochs=epochs, **ce)}
-    for long in long_epochs if layers > 1 else ():
-        out[f"FFzero, ce, {long} epochs/layer"] = dict(paradigm="ffzero", epochs=long, **ce)
+    for long, k in long_epochs if layers > 1 else ():
+        out[f"FFzero, ce, {budget_label(long, k)}"] = dict(paradigm="ffzero", epochs=long, **ce,
+                                                            **({"n_dirs": k} if k > 1 else {}))
     ce_bp = dict(loss="ce", temperature=(t_physical_bp if physical else T_BP_AD)[ports])
     out["FF+AD, ce"] = dict(paradigm="ff-ad", **ce)
     out["BP+AD, ce"] = dict(paradigm="bp-ad", **ce_bp)
@@ -161,8 +179,9 @@ def code_version() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=300, help="FFzero epochs per layer (the recipe)")
-    ap.add_argument("--long-epochs", default=",".join(map(str, LONG_EPOCHS)),
-                    help="the deep chips' longer FFzero budgets, epochs per layer, comma-separated")
+    ap.add_argument("--long-epochs", default=",".join(f"{e}x{k}" if k > 1 else str(e) for e, k in LONG_EPOCHS),
+                    help="the deep chips' longer FFzero budgets, comma-separated: epochs per layer, or EPOCHSxK for K "
+                    "directions a step (e.g. 750x16)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="tiny budgets, one seed, two chips: a smoke run")
@@ -177,11 +196,10 @@ def main() -> None:
     ap.add_argument("--fresh", action="store_true", help="run everything again, ignoring the cache")
     args = ap.parse_args()
     try:
-        args.long_epochs = tuple(int(e) for e in args.long_epochs.split(",") if e)
-        if min(args.long_epochs, default=1) < 1:
-            raise ValueError
+        args.long_epochs = parse_budgets(args.long_epochs)
     except ValueError:
-        ap.error(f"--long-epochs: expected positive integers separated by commas, got {args.long_epochs!r}")
+        ap.error(f"--long-epochs: expected EPOCHS or EPOCHSxK (positive integers) separated by commas, "
+                 f"got {args.long_epochs!r}")
     platform = None
     if args.platform:
         args.physical = True
@@ -201,7 +219,7 @@ def main() -> None:
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
     if args.quick:
-        args.epochs, args.long_epochs, args.seeds = 3, (6,), 1
+        args.epochs, args.long_epochs, args.seeds = 3, ((6, 1),), 1
         chips = {k: chips[k] for k in list(chips)[-2:]}
     t0 = time.perf_counter()
     plan = {(chip, m): train for chip, (n, l) in chips.items()
@@ -288,7 +306,8 @@ def render(rows: dict, chips: dict, args, minutes: float) -> str:
         "mean ± std (vote of the layers for FFzero and FF+AD; BP+AD reads the last layer). ce temperatures "
         f"{_temperatures(args.physical, args.platform)} (chosen on validation, seeds 5/6). "
         f"FFzero: {args.epochs} epochs per layer (the recipe), deep chips also "
-        f"{' and '.join(map(str, args.long_epochs))}; FF+AD 50 epochs per "
+        f"{', '.join(str(e) + (f' with K = {k} directions a step' if k > 1 else '') for e, k in args.long_epochs)} "
+        "(K = 1 unless named); FF+AD 50 epochs per "
         f"layer, BP+AD 200 epochs. The runs took {sum(r['wall'] for rs in rows.values() for r in rs) / 60:.0f} "
         f"core-minutes in all (this invocation {minutes:.1f} min on {args.workers} worker{'s' * (args.workers != 1)}, "
         "finished runs read from "
