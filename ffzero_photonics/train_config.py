@@ -67,6 +67,7 @@ class TrainConfig:
     backend: str = "numpy"  # DD engine: "numpy" (query by query) or "jax" (compiled; the model needs compiled_query)
     estimator: str = "dd"  # forward-only update: dd, spsa, cma or coordinate (method/search.py)
     twin: str = "nominal"  # what autodiff differentiates: the design, or a fabricated chip's exact model (TWINS)
+    layer_epochs: tuple[int, ...] | None = None  # each layer's own stage budget (local paradigms); None: epochs each
 
     def __post_init__(self) -> None:
         _choice("paradigm", self.paradigm, PARADIGMS)
@@ -96,6 +97,13 @@ class TrainConfig:
                 continue
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise UserInputError(f"{name} must be a positive finite number, got {value!r}")
+        if self.layer_epochs is not None:
+            if not LOCAL[self.paradigm]:
+                raise UserInputError(f"layer_epochs is for the layer-wise paradigms (ffzero, ff-ad), got {self.paradigm!r}")
+            values = tuple(self.layer_epochs) if isinstance(self.layer_epochs, (list, tuple)) else ()
+            if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in values):
+                raise UserInputError(f"layer_epochs must be positive integers, one per layer, got {self.layer_epochs!r}")
+            object.__setattr__(self, "layer_epochs", tuple(int(v) for v in values))
         for name in ("checkpoint_every", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
@@ -117,6 +125,15 @@ class TrainConfig:
     def is_resolved(self) -> bool:
         return all(getattr(self, name) is not None for name in RECIPE_FIELDS)
 
+    def stage_epochs(self, n_stages: int) -> list[int]:
+        """Epochs of each training stage (a local paradigm's layers, or a global paradigm's one stage)."""
+        if self.layer_epochs is None:
+            return [int(self.epochs)] * n_stages
+        if len(self.layer_epochs) != n_stages:
+            raise UserInputError(f"layer_epochs has {len(self.layer_epochs)} entries but the model trains "
+                                 f"{n_stages} layers: give one per layer")
+        return list(self.layer_epochs)
+
     def resolved(self, model_recipe: Mapping[str, Any] | None = None) -> "TrainConfig":
         """This config with unset recipe fields filled from ``model_recipe``, then the paradigm's defaults."""
         recipe = dict(model_recipe or {})
@@ -128,9 +145,11 @@ class TrainConfig:
         return replace(self, **unset) if unset else self
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields; ``estimator`` and ``twin`` only off their defaults, so older run directories resume."""
-        at_default = {f.name for f in fields(self) if f.name in ("estimator", "twin") and getattr(self, f.name) == f.default}
-        return {k: v for k, v in asdict(self).items() if k not in at_default}
+        """All fields; ``estimator``, ``twin`` and ``layer_epochs`` only off their defaults, so older run directories
+        resume."""
+        at_default = {f.name for f in fields(self)
+                      if f.name in ("estimator", "twin", "layer_epochs") and getattr(self, f.name) == f.default}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in at_default}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":

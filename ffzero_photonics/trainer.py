@@ -81,19 +81,19 @@ class Trainer:
         bs = min(cfg.batch_size, n_train)
         n_batches = n_train // bs
         targets = self._targets(data, data.y_train)
-        total = len(stages) * cfg.epochs * n_batches
+        epochs = cfg.stage_epochs(len(stages))
         start_stage, start_epoch = self._position
-        bar = _progress(total, start_stage * cfg.epochs * n_batches + start_epoch * n_batches, progress)
+        bar = _progress(sum(epochs) * n_batches, (sum(epochs[:start_stage]) + start_epoch) * n_batches, progress)
         t0 = time.perf_counter() - self._elapsed
         try:
             for s in range(start_stage, len(stages)):
                 trainable = [stages[s]] if stages[s] is not None else list(range(model.n_layers))
                 readout = trainable[-1]
-                step = self._make_step(model, trainable, readout, cfg.epochs * n_batches)
+                step = self._make_step(model, trainable, readout, epochs[s] * n_batches)
                 if s == start_stage and self._opt_leaves is not None:
                     step.stepper.load_state_leaves(self._opt_leaves)
                 first_epoch = start_epoch if s == start_stage else 0
-                for epoch in range(first_epoch, cfg.epochs):
+                for epoch in range(first_epoch, epochs[s]):
                     if self._partial is not None:  # resuming inside this epoch
                         perm, first_batch, losses = self._partial
                         self._partial = None
@@ -118,7 +118,7 @@ class Trainer:
                                 self._elapsed = time.perf_counter() - t0
                                 on_step(self)
                                 self._partial = None
-                    if epoch + 1 < cfg.epochs:
+                    if epoch + 1 < epochs[s]:
                         self._position, self._opt_leaves = (s, epoch + 1), step.stepper.state_leaves()
                     else:  # the next stage starts with a fresh optimizer for its own layers
                         self._position, self._opt_leaves = (s + 1, 0), None

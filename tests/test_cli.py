@@ -94,6 +94,9 @@ def _bad_npz(path, kind):
     (["--dataset", "f1", "--loss", "hinge"], "loss 'hinge' scores classes; a regression data set takes 'mse'"),
     (["--dataset", "f1", "--loss", "ce"], "loss 'ce' scores classes"),
     (["--loss", "ce", "--temperature", "0"], "--temperature: must be a positive finite number"),
+    (["--layer-epochs", "2,0"], "--layer-epochs: expected positive integers, got '2,0'"),
+    (["--layer-epochs", "1,1"], "layer_epochs has 2 entries but the model trains 4 layers: give one per layer"),
+    (["--paradigm", "bp-ad", "--layer-epochs", "1,1,1,1"], "layer_epochs is for the layer-wise paradigms"),
 ])
 def test_bad_input_one_line_error_and_nothing_written(tmp_path, capsys, args, match):
     for i, a in enumerate(args):

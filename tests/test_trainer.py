@@ -213,6 +213,9 @@ def test_vote_majority_and_tie_break():
     (dict(lr=-1.0), "lr must be a positive finite number"),
     (dict(eps=float("nan")), "eps must be a positive finite number"),
     (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop'"),
+    (dict(paradigm="bp-dd", layer_epochs=(1, 2)), "layer_epochs is for the layer-wise paradigms"),
+    (dict(layer_epochs=(1, 0)), "layer_epochs must be positive integers, one per layer, got"),
+    (dict(layer_epochs=()), "layer_epochs must be positive integers"),
 ])
 def test_config_names_the_bad_value(kwargs, match):
     with pytest.raises(UserInputError, match=match):
@@ -306,3 +309,21 @@ def test_forwarding_wrapper_overrides_one_method_and_changes_nothing_else(digits
     twin = Metered(small_mlp())
     Trainer(paradigm="bp-ad", epochs=1, batch_size=200).fit(twin, digits)
     assert twin.samples > 0  # evaluation still goes through query
+
+
+def test_each_layer_trains_its_own_budget_and_resumes_inside_it(digits):
+    cfg = dict(STAGE_CFG, layer_epochs=(1, 3))
+    full, full_model = _uninterrupted(digits, cfg)
+    assert [row["stage"] for row in full.history] == [0, 1, 1, 1]
+    even, _ = _uninterrupted(digits, STAGE_CFG)  # two epochs a layer: the same four epochs' queries
+    assert full.train_cost.sample_queries == even.train_cost.sample_queries > 0
+    assert [row["epoch"] for row in full.history] == [0, 0, 1, 2]
+    (meta, _), resumed, fresh = _interrupted_then_resumed(digits, cfg, lambda tr: len(tr.history) == 2)
+    assert meta["position"] == [1, 1]  # inside the second layer's three epochs
+    for l in range(2):
+        np.testing.assert_array_equal(fresh.get_params(l), full_model.get_params(l))
+    assert _without_times(resumed.history) == _without_times(full.history)
+    assert TrainConfig.from_dict(full.config.to_dict()).layer_epochs == (1, 3)
+    assert "layer_epochs" not in TrainConfig().to_dict()  # older run directories stay readable
+    with pytest.raises(UserInputError, match="layer_epochs has 3 entries but the model trains 2 layers"):
+        Trainer(**dict(STAGE_CFG, layer_epochs=(1, 1, 1))).fit(small_mlp(5), digits)

@@ -22,7 +22,8 @@ from .options import (INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_F
                       NamedChoice, Number, Presets, existing_file, with_default)
 
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "eps", "n_dirs", "scheme", "directions", "optimizer", "schedule", "loss",
-              "prototypes", "margin", "temperature", "proj_dim", "checkpoint_every", "backend", "estimator", "twin")
+              "prototypes", "margin", "temperature", "proj_dim", "checkpoint_every", "backend", "estimator", "twin",
+              "layer_epochs")
 CHIP_FLAGS = ("chip_config", "nonideal", "wavelength", "instance_seed")
 OWN_PARAMS = {"model", "paradigm", "dataset", "seed", "out", "no_progress", *TRAIN_KEYS, *CHIP_FLAGS}
 MODELS = available_models()
@@ -93,6 +94,8 @@ def _with_model_options(command):
 @click.option("--paradigm", type=NamedChoice("paradigm", PARADIGMS), default="ffzero", help="training paradigm")
 @click.option("--dataset", type=DatasetName(BUILTIN_DATASETS, DATASET_NAMES), default="digits", help="dataset (see `ffzero list datasets`)")
 @_train_option("--epochs", "epochs", POSITIVE_INT, "epochs per layer (local paradigms) or in total (global ones)")
+@click.option("--layer-epochs", "layer_epochs", type=INT_LIST, default=None,
+              help="each layer's own epochs, e.g. 1000,5000 (ffzero, ff-ad; instead of --epochs for every layer)")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the split, the model and the training")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help=with_default("run directory", "runs/<model>-<paradigm>-<dataset>-s<seed>"))
