@@ -62,7 +62,7 @@ T_BP_AD = {**T_CHOSEN, 16: 0.1}  # BP+AD's own (photonic_deep_tuning.md s11)
 # the buildable chips, per platform file (photonic_deep_tuning.md s11, s12); another platform: examples/chip.toml's
 T_PHYSICAL = {"chip": {25: 0.1, 16: 0.1}, "chip64": {25: 0.05, 16: 0.05}}  # FFzero and FF+AD
 T_PHYSICAL_BP_AD = {"chip": {25: 0.1, 16: 0.1}, "chip64": {25: 0.1, 16: 0.1}}  # BP+AD's own
-LONG_EPOCHS = ((1000, 1), (3000, 1), (6000, 1))  # the deep chips' longer FFzero budgets: (epochs per layer, K)
+LONG_EPOCHS = "1000,3000,6000"  # the deep chips' longer FFzero budgets (parse_budgets: EPOCHS or EPOCHSxK per layer)
 
 
 PHYSICAL_NOTE = (
@@ -179,7 +179,7 @@ def code_version() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=300, help="FFzero epochs per layer (the recipe)")
-    ap.add_argument("--long-epochs", default=",".join(f"{e}x{k}" if k > 1 else str(e) for e, k in LONG_EPOCHS),
+    ap.add_argument("--long-epochs", default=LONG_EPOCHS,
                     help="the deep chips' longer FFzero budgets, comma-separated: epochs per layer, or EPOCHSxK for K "
                     "directions a step (e.g. 750x16)")
     ap.add_argument("--seeds", type=int, default=5)

@@ -17,7 +17,7 @@ Wrappers that meter or spy subclass :class:`ForwardingBlackBox`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -130,6 +130,14 @@ class DifferentiableTwin(Protocol):
     def load_twin_params(self, params: list[Any]) -> None: ...
 
 
+class SettingPower(NamedTuple):
+    """What ``compiled_setting_power()`` returns: how a compiled run's settings are powered, metered and refused."""
+
+    power_W: Callable[[list[Any]], Any]  # each candidate setting's power (W), a jax function of params
+    after_run: Callable[[np.ndarray, np.ndarray, int], None]  # given (S, M) query powers, (S,) committed, batch size
+    refuses: bool  # False: the system only meters, and is not asked for its committed settings' power
+
+
 @runtime_checkable
 class CompiledMeasurement(Protocol):
     """Optional: a system whose measurement is a pure jax function, for the compiled DD engine (``backend="jax"``)."""
@@ -142,12 +150,10 @@ class CompiledMeasurement(Protocol):
 
         A system with noise or lab state also declares ``lab_draws(xs, n_settings, layer)``: the random draws of
         ``query`` calls of inputs xs (S, B, ...) (its lab state moves on as theirs would), whose per-call slices
-        ``compiled_query(params, x, layer, lab)`` takes; and ``compiled_setting_power()``: None, or (each candidate
-        setting's power as a jax function of ``params``, the host function given a run's (S, M) query powers, its
-        (S,) committed powers and its batch size, which meters energy and refuses a setting above the system's limit
-        as the numpy path would: its lab state rewound to the calls before the refusal, the error carrying
-        ``steps_run``, the number of steps whose queries ran; and whether the system refuses settings at all, so one
-        that only meters is not asked for the power of each step's committed setting).
+        ``compiled_query(params, x, layer, lab)`` takes; and ``compiled_setting_power()``: None, or a
+        :class:`SettingPower` whose ``after_run`` meters energy and refuses a setting above the system's limit as the
+        numpy path would: its lab state rewound to the calls before the refusal, the error carrying ``steps_run``, the
+        number of steps whose queries ran.
 
         A system whose committed layers compute the same for the same input may also declare
         ``compiled_stage(layer)``: None, or (stage_input(params, x): what enters ``layer``, stage_query(params[layer], z):

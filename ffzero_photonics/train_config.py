@@ -89,7 +89,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is None and name in RECIPE_FIELDS:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            if not _positive_int(value):
                 raise UserInputError(f"{name} must be a positive integer, got {value!r}")
         for name in ("lr", "eps", "temperature"):
             value = getattr(self, name)
@@ -101,7 +101,7 @@ class TrainConfig:
             if not LOCAL[self.paradigm]:
                 raise UserInputError(f"layer_epochs is for the layer-wise paradigms (ffzero, ff-ad), got {self.paradigm!r}")
             values = tuple(self.layer_epochs) if isinstance(self.layer_epochs, (list, tuple)) else ()
-            if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in values):
+            if not values or not all(_positive_int(v) for v in values):
                 raise UserInputError(f"layer_epochs must be positive integers, one per layer, got {self.layer_epochs!r}")
             object.__setattr__(self, "layer_epochs", tuple(int(v) for v in values))
         for name in ("checkpoint_every", "seed"):
@@ -162,6 +162,10 @@ def default_train(paradigm: str, model_recipe: Mapping[str, Any] | None = None, 
     _choice("paradigm", paradigm, PARADIGMS)
     _choice("estimator", estimator, ESTIMATORS)
     return {**PARADIGM_DEFAULTS[paradigm], **(model_recipe or {}), **ESTIMATOR_DEFAULTS[estimator]}
+
+
+def _positive_int(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...], unset_ok: bool = False) -> None:

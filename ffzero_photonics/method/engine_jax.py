@@ -135,10 +135,12 @@ class CompiledDD:
             grad = scale * (delta @ u) / n_dirs
             updates, state = tx.update(grad, state, theta)
             theta = self._wrap(self._project(optax.apply_updates(theta, updates)))
-            spent = (jnp.zeros(self.n_settings), jnp.zeros(()))
-            if self._power is not None:
-                power_W, _, refuses = self._power
-                spent = (power_W(params), power_W(settings(theta[None, :], committed))[0] if refuses else spent[1])
+            if self._power is None:
+                spent = (jnp.zeros(self.n_settings), jnp.zeros(()))
+            else:
+                committed_W = self._power.power_W(settings(theta[None, :], committed))[0] if self._power.refuses \
+                    else jnp.zeros(())
+                spent = (self._power.power_W(params), committed_W)
             return (theta, state), (loss, spent)
 
         def run(theta, state, committed, xs, ts, us, labs):
@@ -187,7 +189,7 @@ class CompiledDD:
             )
             if self._power is not None:
                 try:
-                    self._power[1](np.asarray(spent[0]), np.asarray(spent[1]), idx.shape[1])
+                    self._power.after_run(np.asarray(spent[0]), np.asarray(spent[1]), idx.shape[1])
                 except Exception as err:
                     steps = getattr(err, "steps_run", None)
                     if steps is None:

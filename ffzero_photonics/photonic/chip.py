@@ -302,9 +302,8 @@ class PhotonicChip:
         return measure_jax.lab_draws(self, xs, n_settings, layer)
 
     def compiled_setting_power(self) -> Any:
-        """None, or (each candidate setting's heater power (W) as a jax function of params, the host function given a
-        compiled run's (S, M) powers: refuses a physical chip's over-limit setting as ``query`` does, meters energy;
-        whether it refuses, so a chip that only meters is not asked for its committed settings' power)."""
+        """None, or a :class:`~ffzero_photonics.blackbox.SettingPower`: heater power (W) per setting, and the host
+        function that refuses a physical chip's over-limit setting as ``query`` does and meters energy."""
         from . import measure_jax
 
         return measure_jax.setting_power(self)

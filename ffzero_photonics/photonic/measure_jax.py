@@ -15,6 +15,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from ..blackbox import SettingPower
 from ..errors import UserInputError
 from . import mesh_jit
 from .effects import apply_crosstalk, detect_with, drive_phases, is_noisy
@@ -138,7 +139,7 @@ def setting_power(chip: Any):
             err.steps_run = calls
             raise
 
-    return (lambda params: heater_power_W(chip, params)), after_run, chip.physical is not None
+    return SettingPower(lambda params: heater_power_W(chip, params), after_run, refuses=chip.physical is not None)
 
 
 def _first_refused(chip: Any, power_W: np.ndarray, committed_W: np.ndarray) -> tuple[int, np.ndarray] | None:
